@@ -1,0 +1,25 @@
+"""One small error hierarchy; library exceptions are translated into these at the adapters."""
+
+
+class FileflowError(Exception):
+    """Base class of every error fileflow raises on purpose."""
+
+
+class ConfigError(FileflowError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class TransientError(FileflowError):
+    """Worth retrying later: a server is down, a file is busy or changed while read."""
+
+
+class PermanentError(FileflowError):
+    """Retrying cannot help: the message is malformed or names a path outside every root."""
+
+
+class MessageDecodeError(PermanentError):
+    """A message body that is not a valid fileflow event."""
+
+
+class ContentMissingError(FileflowError):
+    """The cache said a content was stored, but the store does not hold it: extract it again."""

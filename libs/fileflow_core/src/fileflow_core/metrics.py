@@ -1,0 +1,52 @@
+"""Prometheus metrics, defined once. Labels stay low-cardinality: never a path."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+# watcher
+EVENTS_SEEN = Counter(
+    "fileflow_watcher_events_total", "Filesystem events received by the watcher", ["root"]
+)
+EVENTS_FILTERED = Counter(
+    "fileflow_watcher_events_filtered_total", "Events dropped by include/ignore rules", ["root"]
+)
+EVENTS_PUBLISHED = Counter(
+    "fileflow_watcher_published_total", "Events published and confirmed", ["root", "op"]
+)
+PUBLISH_ERRORS = Counter(
+    "fileflow_watcher_publish_errors_total", "Publishes that were not confirmed", ["root"]
+)
+SCAN_DURATION = Histogram(
+    "fileflow_watcher_scan_duration_seconds",
+    "Catch-up scan duration",
+    ["root"],
+    buckets=(0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+# ingestor
+MESSAGES = Counter(
+    "fileflow_ingestor_messages_total",
+    "Messages by outcome: consumed, acked, retried, dead_lettered, requeued",
+    ["outcome"],
+)
+FILES_IN_FLIGHT = Gauge("fileflow_ingestor_files_in_flight", "Files being processed now")
+FILES_IN_FLIGHT_MAX = Gauge(
+    "fileflow_ingestor_files_in_flight_max", "Highest number of files processed at once"
+)
+STAGE_DURATION = Histogram(
+    "fileflow_ingestor_stage_duration_seconds", "Time per stage", ["stage"], buckets=STAGE_BUCKETS
+)
+BYTES_HASHED = Counter("fileflow_ingestor_hashed_bytes_total", "Bytes read and hashed")
+FILES_DONE = Counter("fileflow_ingestor_files_total", "Files finished by result", ["result"])
+EXTRACTIONS = Counter(
+    "fileflow_ingestor_extractions_total", "Content extractions by outcome", ["outcome"]
+)
+CACHE_LOOKUPS = Counter(
+    "fileflow_cache_lookups_total", "Seen-hash cache lookups by result", ["result"]
+)
+CACHE_FAIL_OPEN = Counter(
+    "fileflow_cache_fail_open_total", "Cache operations that failed and were skipped"
+)

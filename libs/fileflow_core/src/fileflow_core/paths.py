@@ -1,0 +1,43 @@
+"""Paths relative to a root: validation and safe resolution, with no I/O beyond ``lstat``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+
+def validate_relative_path(value: str) -> str:
+    """Accept only a clean, relative POSIX path that cannot climb out of its root."""
+    if "\x00" in value:
+        raise ValueError("path contains a NUL byte")
+    if value.startswith("/"):
+        raise ValueError("path must be relative to its root, not absolute")
+    parts = value.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValueError("path must not contain '..', '.', or empty segments")
+    return value
+
+
+def relative_to_root(root: Path, absolute: Path) -> str | None:
+    """The event path of ``absolute`` inside ``root``, or None when it lies outside."""
+    try:
+        rel = PurePosixPath(absolute.relative_to(root).as_posix())
+    except ValueError:
+        return None
+    text = str(rel)
+    return None if text in ("", ".") else text
+
+
+def resolve_inside(root: Path, relative: str) -> Path:
+    """Join a validated relative path onto its root, refusing any symlinked parent directory.
+
+    The final component is not followed here: callers ``lstat`` it and open with ``O_NOFOLLOW``.
+    """
+    validate_relative_path(relative)
+    candidate = root / relative
+    parent = candidate.parent
+    real_parent = Path(os.path.realpath(parent))
+    real_root = Path(os.path.realpath(root))
+    if real_parent != real_root and real_root not in real_parent.parents:
+        raise ValueError(f"{relative!r} resolves outside its root through a symlink")
+    return real_parent / candidate.name

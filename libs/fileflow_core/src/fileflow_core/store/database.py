@@ -1,0 +1,56 @@
+"""Opening PostgreSQL connections, with a clear error and the database created on first use."""
+
+from __future__ import annotations
+
+import contextlib
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from fileflow_core.errors import TransientError
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/") or "postgres"
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def describe(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}/{database_name(url)}"
+
+
+async def connect_creating(url: str, timeout_s: float = 10.0) -> asyncpg.Connection:
+    """Connect; if the database does not exist yet, create it (as the connecting role) first."""
+    try:
+        return await asyncpg.connect(url, timeout=timeout_s)
+    except asyncpg.InvalidCatalogNameError:
+        pass
+    except CONNECTION_ERRORS as exc:
+        raise TransientError(
+            f"cannot connect to PostgreSQL at {describe(url)}: {exc!r}; "
+            "is it running? (set FILEFLOW_DATABASE_URL)"
+        ) from exc
+    admin = await asyncpg.connect(with_database(url, "postgres"), timeout=timeout_s)
+    try:
+        name = database_name(url).replace('"', '""')
+        with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return await asyncpg.connect(url, timeout=timeout_s)

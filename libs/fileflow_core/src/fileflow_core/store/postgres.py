@@ -1,0 +1,217 @@
+"""Document store on PostgreSQL (asyncpg): idempotent, freshness-conditional upserts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import asyncpg
+import orjson
+
+from fileflow_core.errors import ContentMissingError, TransientError
+from fileflow_core.models import ContentInfo, FileObservation
+from fileflow_core.store.database import CONNECTION_ERRORS, describe
+
+T = TypeVar("T")
+Conn = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+
+# A stale observation never overwrites a newer one; an identical one writes nothing.
+_UPSERT_PRESENT = """
+INSERT INTO files AS f (root_id, path, content_sha256, size, mtime_ns, inode,
+                        status, error, attempts, deleted, deleted_at, observed_at)
+VALUES ($1, $2, $3, $4, $5, $6, 'completed', NULL, $7, false, NULL, $8)
+ON CONFLICT (root_id, path) DO UPDATE SET
+    content_sha256 = EXCLUDED.content_sha256, size = EXCLUDED.size,
+    mtime_ns = EXCLUDED.mtime_ns, inode = EXCLUDED.inode, status = 'completed', error = NULL,
+    attempts = EXCLUDED.attempts, deleted = false, deleted_at = NULL,
+    observed_at = EXCLUDED.observed_at, updated_at = now()
+WHERE (f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at)
+  AND (f.content_sha256, f.size, f.mtime_ns, f.inode, f.status, f.deleted)
+      IS DISTINCT FROM (EXCLUDED.content_sha256, EXCLUDED.size, EXCLUDED.mtime_ns,
+                        EXCLUDED.inode, 'completed', false)
+RETURNING id
+"""
+
+_UPSERT_CONTENT = """
+INSERT INTO contents AS c (sha256, size, mime_type, metadata, extraction_status, extraction_error)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6)
+ON CONFLICT (sha256) DO UPDATE SET
+    size = EXCLUDED.size, mime_type = EXCLUDED.mime_type, metadata = EXCLUDED.metadata,
+    extraction_status = EXCLUDED.extraction_status,
+    extraction_error = EXCLUDED.extraction_error, updated_at = now()
+WHERE c.extraction_status <> 'completed' OR $7
+RETURNING sha256
+"""
+
+_MARK_DELETED = """
+UPDATE files SET deleted = true, deleted_at = now(), status = 'completed', error = NULL,
+                 observed_at = $3, updated_at = now()
+WHERE root_id = $1 AND path = $2 AND NOT deleted
+  AND (observed_at IS NULL OR observed_at <= $3)
+RETURNING id
+"""
+
+_UPSERT_FAILED = """
+INSERT INTO files AS f (root_id, path, size, mtime_ns, inode, status, error, attempts, observed_at)
+VALUES ($1, $2, $3, $4, $5, 'failed', $6, $7, $8)
+ON CONFLICT (root_id, path) DO UPDATE SET
+    status = 'failed', error = EXCLUDED.error, attempts = EXCLUDED.attempts,
+    observed_at = EXCLUDED.observed_at, updated_at = now()
+WHERE f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at
+"""
+
+
+def _jsonb_codec() -> dict[str, Any]:
+    return {
+        "encoder": lambda value: orjson.dumps(value).decode(),
+        "decoder": orjson.loads,
+        "schema": "pg_catalog",
+    }
+
+
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    await conn.set_type_codec("jsonb", **_jsonb_codec())
+
+
+class PostgresDocumentStore:
+    """Files and contents in PostgreSQL; every write is one transaction and safe to repeat."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self._pool = pool
+        self._url = url
+
+    @classmethod
+    async def open(cls, url: str, *, max_connections: int = 10) -> PostgresDocumentStore:
+        try:
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=max_connections, init=_init_connection, timeout=10
+            )
+        except CONNECTION_ERRORS as exc:
+            raise TransientError(
+                f"cannot connect to PostgreSQL at {describe(url)}: {exc!r}; "
+                "is it running? (set FILEFLOW_DATABASE_URL)"
+            ) from exc
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        try:
+            async with self._pool.acquire(timeout=30) as conn:
+                yield conn
+        except CONNECTION_ERRORS as exc:
+            raise TransientError(
+                f"PostgreSQL at {describe(self._url)} unavailable: {exc!r}"
+            ) from exc
+
+    async def _run(self, work: Callable[[Conn], Awaitable[T]]) -> T:
+        async with self._connection() as conn:
+            try:
+                return await work(conn)
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc, CONNECTION_ERRORS):
+                    raise
+                raise TransientError(f"PostgreSQL rejected the write: {exc!r}") from exc
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._run(lambda conn: conn.fetchval("SELECT 1")))
+        except TransientError:
+            return False
+
+    async def content_exists(self, sha256: str) -> bool:
+        return bool(
+            await self._run(
+                lambda conn: conn.fetchval("SELECT 1 FROM contents WHERE sha256 = $1", sha256)
+            )
+        )
+
+    async def record_present(
+        self,
+        observation: FileObservation,
+        content: ContentInfo | None,
+        sha256: str,
+        *,
+        attempts: int = 1,
+        replace_content: bool = False,
+    ) -> bool:
+        async def work(conn: Conn) -> bool:
+            async with conn.transaction():
+                if content is not None:
+                    await self._store_content(conn, content, replace_content)
+                elif not await conn.fetchval("SELECT 1 FROM contents WHERE sha256 = $1", sha256):
+                    raise ContentMissingError(f"content {sha256} is not stored")
+                written = await conn.fetchval(
+                    _UPSERT_PRESENT,
+                    observation.root_id,
+                    observation.path,
+                    sha256,
+                    observation.size,
+                    observation.mtime_ns,
+                    observation.inode,
+                    attempts,
+                    observation.observed_at,
+                )
+            return written is not None
+
+        return await self._run(work)
+
+    @staticmethod
+    async def _store_content(conn: Conn, content: ContentInfo, replace: bool) -> None:
+        status = "failed" if content.extraction_error else "completed"
+        stored = await conn.fetchval(
+            _UPSERT_CONTENT,
+            content.sha256,
+            content.size,
+            content.mime_type,
+            content.metadata,
+            status,
+            content.extraction_error,
+            replace,
+        )
+        if stored is None:
+            return
+        await conn.execute("DELETE FROM chunks WHERE content_sha256 = $1", content.sha256)
+        if content.chunks:
+            await conn.copy_records_to_table(
+                "chunks",
+                records=[(content.sha256, seq, text) for seq, text in enumerate(content.chunks)],
+                columns=["content_sha256", "seq", "text"],
+            )
+
+    async def record_deleted(self, observation: FileObservation) -> bool:
+        written = await self._run(
+            lambda conn: conn.fetchval(
+                _MARK_DELETED, observation.root_id, observation.path, observation.observed_at
+            )
+        )
+        return written is not None
+
+    async def record_failed(
+        self, observation: FileObservation, error: str, *, attempts: int = 1
+    ) -> None:
+        await self._run(
+            lambda conn: conn.execute(
+                _UPSERT_FAILED,
+                observation.root_id,
+                observation.path,
+                observation.size,
+                observation.mtime_ns,
+                observation.inode,
+                error[:2000],
+                attempts,
+                observation.observed_at,
+            )
+        )
+
+    async def status_counts(self) -> dict[str, int]:
+        rows = await self._run(
+            lambda conn: conn.fetch(
+                "SELECT CASE WHEN deleted THEN 'deleted' ELSE status END AS s, count(*) AS n"
+                " FROM files GROUP BY 1"
+            )
+        )
+        return {row["s"]: row["n"] for row in rows}

@@ -1,0 +1,3 @@
+from file_watcher.main import main
+
+main()

@@ -1,0 +1,298 @@
+"""The watcher service: catch-up scan, live watch, settle, and publish with confirms."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import watchfiles
+from fileflow_core import metrics
+from fileflow_core.errors import FileflowError, TransientError
+from fileflow_core.messages import FileEvent, Operation
+from fileflow_core.paths import relative_to_root
+from fileflow_core.ports import EventPublisher
+from fileflow_core.settings import Settings
+
+from file_watcher.outbox import Outbox
+from file_watcher.roots import WatchedRoot, open_root
+from file_watcher.scan import Signature, is_utf8, scan_tree, signature_of
+from file_watcher.settle import Settler
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+PublisherFactory = Callable[[], Awaitable[EventPublisher]]
+MAX_PUBLISH_BACKOFF_S = 30.0
+
+
+class Watcher:
+    """Owns the roots, the settler and the outbox; every change flows through ``_decide``."""
+
+    def __init__(
+        self, settings: Settings, roots: list[WatchedRoot], publisher_factory: PublisherFactory
+    ) -> None:
+        self._settings = settings
+        self._roots = {root.id: root for root in roots}
+        self._publisher_factory = publisher_factory
+        self._publisher: EventPublisher | None = None
+        self._settler: Settler[Key, Signature] = Settler(settings.settle_s)
+        self._outbox: Outbox[Key] = Outbox(settings.max_backlog)
+        self._wakeup = asyncio.Event()
+        self._watch_stop = asyncio.Event()
+        self._drained = asyncio.Event()
+        self.published = 0
+        self.scans_done = 0
+
+    # --- intake -----------------------------------------------------------------------------
+
+    def observe(self, root: WatchedRoot, relative: str, now: float) -> None:
+        """Note what is at ``relative`` now; folders are expanded, other kinds count as gone."""
+        absolute = root.path / relative
+        try:
+            info = os.lstat(absolute)
+        except OSError:
+            for gone in [relative, *root.known_under(relative)]:
+                self._settler.note((root.id, gone), None, now)
+            return
+        if stat.S_ISDIR(info.st_mode):
+            if root.config.recursive and root.filter.accepts_dir(relative):
+                self._observe_folder(root, relative, now)
+        elif stat.S_ISREG(info.st_mode):
+            if root.filter.accepts_file(relative):
+                self._settler.note((root.id, relative), signature_of(info), now)
+            else:
+                metrics.EVENTS_FILTERED.labels(root=root.id).inc()
+        else:  # symlink, FIFO, socket, device: never ingested
+            self._settler.note((root.id, relative), None, now)
+
+    def _observe_folder(self, root: WatchedRoot, folder: str, now: float) -> None:
+        found = set()
+        for relative, signature in scan_tree(root.path, root.filter, start=folder):
+            found.add(relative)
+            self._settler.note((root.id, relative), signature, now)
+        for gone in root.known_under(folder):
+            if gone not in found:
+                self._settler.note((root.id, gone), None, now)
+
+    def _decide(self, key: Key, signature: Signature | None, *, live: bool = True) -> None:
+        root = self._roots[key[0]]
+        relative = key[1]
+        if signature is None:
+            if relative in root.known or key in self._outbox:
+                self._outbox.put(
+                    key, FileEvent.observed(root.id, relative, Operation.DELETE), live=live
+                )
+        elif root.known.get(relative) != signature:
+            self._outbox.put(
+                key,
+                FileEvent.observed(
+                    root.id,
+                    relative,
+                    Operation.UPSERT,
+                    size=signature.size,
+                    mtime_ns=signature.mtime_ns,
+                    inode=signature.inode,
+                ),
+                live=live,
+            )
+        self._wakeup.set()
+
+    # --- catch-up -----------------------------------------------------------------------------
+
+    async def catch_up(self, root: WatchedRoot) -> int:
+        """Compare the disk with what was published; queue only the differences."""
+        started = time.perf_counter()
+        differences = await asyncio.to_thread(self._differences, root)
+        for relative, signature in differences:
+            self._decide((root.id, relative), signature, live=False)
+        elapsed = time.perf_counter() - started
+        metrics.SCAN_DURATION.labels(root=root.id).observe(elapsed)
+        log.info(
+            "catch-up scan done",
+            extra={
+                "root": root.id,
+                "files": len(root.known),
+                "differences": len(differences),
+                "seconds": round(elapsed, 3),
+            },
+        )
+        self.scans_done += 1
+        return len(differences)
+
+    @staticmethod
+    def _differences(root: WatchedRoot) -> list[tuple[str, Signature | None]]:
+        changes: list[tuple[str, Signature | None]] = []
+        on_disk: set[str] = set()
+        for relative, signature in scan_tree(
+            root.path, root.filter, recursive=root.config.recursive
+        ):
+            on_disk.add(relative)
+            if root.known.get(relative) != signature:
+                changes.append((relative, signature))
+        changes.extend((relative, None) for relative in root.known if relative not in on_disk)
+        return changes
+
+    # --- live watch ---------------------------------------------------------------------------
+
+    async def watch(self, root: WatchedRoot) -> None:
+        async for changes in watchfiles.awatch(
+            root.path,
+            watch_filter=None,
+            debounce=self._settings.debounce_ms,
+            step=50,
+            stop_event=self._watch_stop,
+            recursive=root.config.recursive,
+            force_polling=root.config.force_polling,
+            ignore_permission_denied=True,
+        ):
+            now = time.monotonic()
+            for _change, raw_path in changes:
+                metrics.EVENTS_SEEN.labels(root=root.id).inc()
+                relative = relative_to_root(root.path, Path(raw_path))
+                if relative is None:
+                    continue
+                if not is_utf8(relative):
+                    log.warning(
+                        "file name is not valid UTF-8, skipped; rename it to ingest it",
+                        extra={"root": root.id, "path": ascii(relative)},
+                    )
+                    continue
+                self.observe(root, relative, now)
+
+    async def settle_loop(self) -> None:
+        tick = max(0.05, min(0.25, self._settings.settle_s / 2))
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            for key in self._settler.pending_keys():
+                root = self._roots[key[0]]
+                try:
+                    info = os.lstat(root.path / key[1])
+                    seen = signature_of(info) if stat.S_ISREG(info.st_mode) else None
+                except OSError:
+                    seen = None
+                self._settler.note(key, seen, now)
+            for key, signature in self._settler.due(now):
+                self._decide(key, signature)
+
+    # --- publish ------------------------------------------------------------------------------
+
+    async def publish_loop(self) -> None:
+        failures = 0
+        while True:
+            if not self._outbox:
+                self._drained.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = self._outbox.take(self._settings.publish_window)
+            if not batch:
+                continue
+            try:
+                if self._publisher is None:
+                    self._publisher = await self._publisher_factory()
+                await self._publisher.publish(event for _, event in batch)
+            except FileflowError as exc:
+                failures += 1
+                self._outbox.put_back(batch)
+                for key, _ in batch:
+                    metrics.PUBLISH_ERRORS.labels(root=key[0]).inc()
+                delay = min(MAX_PUBLISH_BACKOFF_S, 0.5 * 2 ** min(failures, 10))
+                log.warning(
+                    "publish failed, keeping the backlog and retrying",
+                    extra={"backlog": len(self._outbox), "retry_in_s": delay, "reason": str(exc)},
+                )
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            await self._confirmed(batch)
+            if self._outbox.overflowed:
+                self._outbox.overflowed = False
+                log.warning(
+                    "backlog overflowed and was dropped; rescanning every root",
+                    extra={"max_backlog": self._settings.max_backlog},
+                )
+                for root in self._roots.values():
+                    await self.catch_up(root)
+
+    async def _confirmed(self, batch: list[tuple[Key, FileEvent]]) -> None:
+        by_root: dict[str, tuple[list[tuple[str, Signature]], list[str]]] = {}
+        for (root_id, relative), event in batch:
+            root = self._roots[root_id]
+            present, deleted = by_root.setdefault(root_id, ([], []))
+            if event.op is Operation.DELETE:
+                root.known.pop(relative, None)
+                deleted.append(relative)
+            else:
+                signature = Signature(event.size or 0, event.mtime_ns or 0, event.inode or 0)
+                root.known[relative] = signature
+                present.append((relative, signature))
+            metrics.EVENTS_PUBLISHED.labels(root=root_id, op=event.op.value).inc()
+        self.published += len(batch)
+        for root_id, (present, deleted) in by_root.items():
+            await asyncio.to_thread(self._roots[root_id].state.apply, present, deleted)
+
+    @property
+    def backlog(self) -> int:
+        return len(self._outbox)
+
+    async def flush(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while self._outbox and time.monotonic() < deadline:
+            self._drained.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), deadline - time.monotonic())
+        return not self._outbox
+
+    def stop_watching(self) -> None:
+        self._watch_stop.set()
+
+
+async def run_watcher(
+    settings: Settings,
+    stop: asyncio.Event,
+    publisher_factory: PublisherFactory,
+    started: asyncio.Event | None = None,
+) -> Watcher:
+    """Run until ``stop`` is set; returns the watcher (its counters are useful to tests)."""
+    if not settings.roots:
+        raise TransientError("no roots to watch: set FILEFLOW_ROOTS or name folders")
+    roots = [
+        open_root(config, settings.state_dir, settings.queue_name) for config in settings.roots
+    ]
+    watcher = Watcher(settings, roots, publisher_factory)
+    tasks = [
+        asyncio.create_task(watcher.publish_loop(), name="publish"),
+        asyncio.create_task(watcher.settle_loop(), name="settle"),
+    ]
+    tasks += [asyncio.create_task(watcher.watch(root), name=f"watch:{root.id}") for root in roots]
+    try:
+        for root in roots:
+            await watcher.catch_up(root)
+        if started is not None:
+            started.set()
+        stop_wait = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        for task in done:
+            if task is not stop_wait and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        watcher.stop_watching()
+        if not await watcher.flush(settings.drain_timeout_s):
+            log.warning(
+                "stopped with unpublished events; the next start's scan catches up",
+                extra={"backlog": watcher.backlog},
+            )
+    finally:
+        watcher.stop_watching()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for root in roots:
+            root.state.close()
+    return watcher

@@ -1,0 +1,3 @@
+from ingestor.main import main
+
+main()

@@ -1,0 +1,128 @@
+"""Turn deliveries into settled messages: bounded concurrency, per-path order, ack after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fileflow_core import metrics
+from fileflow_core.errors import MessageDecodeError, PermanentError, TransientError
+from fileflow_core.messages import FileEvent, decode_event
+from fileflow_core.models import FileObservation
+from fileflow_core.ports import Delivery, DocumentStore
+
+from ingestor.handle import FileHandler
+from ingestor.pathlocks import KeyedLocks
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryProcessor:
+    """Settles every delivery exactly once: ack, retry, dead-letter or (on shutdown) requeue."""
+
+    def __init__(self, handler: FileHandler, store: DocumentStore, concurrency: int) -> None:
+        self._handler = handler
+        self._store = store
+        self._slots = asyncio.Semaphore(concurrency)
+        self._locks = KeyedLocks()
+        self._active: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def __call__(self, delivery: Delivery) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._active.add(task)
+        try:
+            await self._process(delivery)
+        finally:
+            self._active.discard(task)
+
+    async def _process(self, delivery: Delivery) -> None:
+        metrics.MESSAGES.labels(outcome="consumed").inc()
+        try:
+            event = decode_event(delivery.body)
+        except MessageDecodeError as exc:
+            log.error("malformed message dead-lettered", extra={"reason": str(exc)})
+            await delivery.dead_letter(f"malformed message: {exc}")
+            metrics.MESSAGES.labels(outcome="dead_lettered").inc()
+            return
+        async with self._locks.hold((event.root_id, event.path)), self._slots:
+            if self._stopping:
+                await delivery.requeue()
+                metrics.MESSAGES.labels(outcome="requeued").inc()
+                return
+            self._enter()
+            try:
+                await self._settle(event, delivery)
+            finally:
+                self._leave()
+
+    async def _settle(self, event: FileEvent, delivery: Delivery) -> None:
+        try:
+            result = await self._handler.handle(event, delivery.attempt)
+        except PermanentError as exc:
+            log.error(
+                "event dead-lettered",
+                extra={"root": event.root_id, "path": event.path, "reason": str(exc)},
+            )
+            await delivery.dead_letter(str(exc))
+            metrics.MESSAGES.labels(outcome="dead_lettered").inc()
+            return
+        except Exception as exc:  # the loop must survive anything one file does
+            reason = str(exc) if isinstance(exc, TransientError) else f"unexpected error: {exc!r}"
+            await self._retry(event, delivery, reason)
+            return
+        await delivery.ack()
+        metrics.MESSAGES.labels(outcome="acked").inc()
+        metrics.FILES_DONE.labels(result=result.value).inc()
+
+    async def _retry(self, event: FileEvent, delivery: Delivery, reason: str) -> None:
+        log.warning(
+            "attempt failed",
+            extra={
+                "root": event.root_id,
+                "path": event.path,
+                "attempt": delivery.attempt,
+                "reason": reason,
+            },
+        )
+        if await delivery.retry(reason):
+            metrics.MESSAGES.labels(outcome="retried").inc()
+            return
+        metrics.MESSAGES.labels(outcome="dead_lettered").inc()
+        try:
+            await self._store.record_failed(
+                FileObservation(event.root_id, event.path, self._handler.clock()),
+                f"gave up after {delivery.attempt} attempts: {reason}",
+                attempts=delivery.attempt,
+            )
+        except TransientError as exc:
+            log.error(
+                "could not record the failure; it stays in the dead-letter queue",
+                extra={"path": event.path, "reason": str(exc)},
+            )
+
+    def _enter(self) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        metrics.FILES_IN_FLIGHT.set(self.in_flight)
+        metrics.FILES_IN_FLIGHT_MAX.set(self.max_in_flight)
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+        metrics.FILES_IN_FLIGHT.set(self.in_flight)
+
+    async def drain(self, timeout_s: float) -> int:
+        """Stop starting new files, wait for running ones; return how many were cancelled."""
+        self._stopping = True
+        pending = set(self._active)
+        if not pending:
+            return 0
+        _, still_running = await asyncio.wait(pending, timeout=timeout_s)
+        for task in still_running:
+            task.cancel()
+        if still_running:
+            await asyncio.wait(still_running, timeout=5)
+        return len(still_running)
