@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import orjson
@@ -14,7 +14,7 @@ from fileflow_core.models import ContentInfo, FileObservation
 from fileflow_core.store.database import CONNECTION_ERRORS, describe
 
 T = TypeVar("T")
-Conn = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 # A stale observation never overwrites a newer one; an identical one writes nothing.
 _UPSERT_PRESENT = """

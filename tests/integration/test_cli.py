@@ -1,0 +1,109 @@
+"""The commands a user types, run as subprocesses against the real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fileflow_core.settings import Settings
+from tests.pipeline import Db
+from tests.support import wait_until
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEFLOW_")}
+    env.update(
+        FILEFLOW_AMQP_URL=settings.amqp_url,
+        FILEFLOW_REDIS_URL=settings.redis_url,
+        FILEFLOW_DATABASE_URL=settings.database_url,
+        FILEFLOW_QUEUE_NAME=settings.queue_name,
+        FILEFLOW_REDIS_KEY_PREFIX=settings.redis_key_prefix,
+        FILEFLOW_STATE_DIR=str(settings.state_dir),
+        FILEFLOW_SETTLE_S="0.2",
+    )
+    return env
+
+
+def fileflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "fileflow"), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_every_command_has_help() -> None:
+    for command in ("watch", "ingest", "run", "migrate", "status"):
+        result = fileflow(command, "--help")
+        assert result.returncode == 0, result.stderr
+        assert "Usage" in result.stdout
+
+
+def test_invalid_setting_is_one_line_naming_the_variable() -> None:
+    env = {**os.environ, "FILEFLOW_CONCURRENCY": "lots"}
+    for argv in ([str(BIN / "fileflow"), "migrate"], [str(BIN / "python"), "-m", "ingestor"]):
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "FILEFLOW_CONCURRENCY" in lines[0], result.stderr
+
+
+def test_missing_root_is_a_clear_error(settings: Settings, tmp_path: Path) -> None:
+    result = fileflow("watch", f"x={tmp_path / 'nope'}", env=env_for(settings))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+
+async def test_migrate_is_idempotent_and_status_counts(settings: Settings) -> None:
+    env = env_for(settings)
+    first = fileflow("migrate", env=env)
+    assert first.returncode == 0 and "0001_init.sql" in first.stdout, first.stderr
+    second = fileflow("migrate", env=env)
+    assert second.returncode == 0 and "up to date" in second.stdout
+    status = fileflow("status", "--json", env=env)
+    assert orjson.loads(status.stdout) == {"files": {}, "total": 0}
+
+
+async def test_fileflow_run_ingests_a_folder_and_stops_cleanly_on_sigterm(
+    settings: Settings, root_dir: Path
+) -> None:
+    (root_dir / "before.txt").write_text("already there")
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "fileflow"), "run", f"lib={root_dir}", env=env_for(settings),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    db = Db(settings.database_url)
+    try:
+        await wait_until(_count_or_zero(db), lambda n: n == 1, timeout_s=30, what="initial scan")
+        (root_dir / "dropped.txt").write_text("dropped in later")
+        rows = await wait_until(db.live_files, lambda r: len(r) == 2, what="dropped file")
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert code == 0
+    assert rows["dropped.txt"][0] == hashlib.sha256(b"dropped in later").hexdigest()
+    status = fileflow("status", "--json", env=env_for(settings))
+    assert orjson.loads(status.stdout)["files"] == {"completed": 2}
+
+
+def _count_or_zero(db: Db):  # type: ignore[no-untyped-def]
+    async def probe() -> int:
+        try:
+            return await db.completed_count()
+        except Exception:  # the database appears when the service has migrated it
+            return 0
+
+    return probe

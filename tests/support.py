@@ -1,0 +1,65 @@
+"""Helpers shared by integration, fault and perf tests: servers, isolation, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+AMQP_URL = os.environ.get("FILEFLOW_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+REDIS_URL = os.environ.get("FILEFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+PG_ADMIN_URL = os.environ.get("FILEFLOW_TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/postgres")
+
+SERVERS = {
+    "PostgreSQL": ("127.0.0.1", 5432),
+    "Redis": ("127.0.0.1", 6379),
+    "RabbitMQ": ("127.0.0.1", 5672),
+}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_server(name: str) -> None:
+    """Skip locally, fail in CI, when a server the test needs is not reachable."""
+    host, port = SERVERS[name]
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return
+    except OSError as exc:
+        reason = f"{name} is not reachable at {host}:{port} ({exc}); start it (see README)"
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    *,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.1,
+    what: str = "condition",
+) -> T:
+    """Poll ``probe`` until ``done(value)``; fail with the last value when time runs out."""
+    deadline = time.monotonic() + timeout_s
+    value = await probe()
+    while not done(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last: {value!r}")
+        await asyncio.sleep(interval_s)
+        value = await probe()
+    return value

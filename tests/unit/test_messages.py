@@ -1,0 +1,213 @@
+"""The message contract: round trip, and a decoder that rejects anything but a v1 event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fileflow_core.errors import MessageDecodeError, PermanentError
+from fileflow_core.messages import (
+    MAX_MESSAGE_BYTES,
+    PRIORITY,
+    FileEvent,
+    Operation,
+    decode_event,
+    encode_event,
+)
+
+
+def _body(**changes: Any) -> bytes:
+    data: dict[str, Any] = {
+        "schema_version": 1,
+        "root_id": "lib",
+        "path": "docs/report.pdf",
+        "op": "upsert",
+    }
+    data.update(changes)
+    return orjson.dumps({k: v for k, v in data.items() if v is not ...})
+
+
+def test_round_trip_keeps_every_field() -> None:
+    event = FileEvent(
+        root_id="photos-2024",
+        path="a/b/ç é.jpg",
+        op=Operation.DELETE,
+        size=123,
+        mtime_ns=1_700_000_000_123_456_789,
+        inode=42,
+        seen_at=datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC),
+        priority=5,
+        reprocess=True,
+    )
+    decoded = decode_event(encode_event(event))
+    assert decoded == event
+    assert decoded.mtime_ns == 1_700_000_000_123_456_789
+
+
+def test_observed_sets_priority_deletions_first() -> None:
+    delete = FileEvent.observed("lib", "x.txt", Operation.DELETE)
+    upsert = FileEvent.observed("lib", "x.txt", Operation.UPSERT, size=3)
+    assert delete.priority == PRIORITY[Operation.DELETE]
+    assert upsert.priority == PRIORITY[Operation.UPSERT]
+    assert delete.priority > upsert.priority
+    assert decode_event(encode_event(upsert)).size == 3
+
+
+def test_minimal_body_decodes_with_defaults() -> None:
+    event = decode_event(_body())
+    assert event.root_id == "lib"
+    assert event.path == "docs/report.pdf"
+    assert event.op is Operation.UPSERT
+    assert event.size is None
+    assert event.reprocess is False
+    assert event.seen_at.tzinfo is not None
+
+
+def test_decode_error_is_permanent() -> None:
+    assert issubclass(MessageDecodeError, PermanentError)
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", b"{", b"\xff\xfe", b'{"a": 1,}'])
+def test_rejects_non_json(body: bytes) -> None:
+    with pytest.raises(MessageDecodeError, match="not JSON"):
+        decode_event(body)
+
+
+@pytest.mark.parametrize("body", [b"[]", b"1", b'"text"', b"null", b"true", b"[{}]"])
+def test_rejects_non_object(body: bytes) -> None:
+    with pytest.raises(MessageDecodeError, match="expected an object"):
+        decode_event(body)
+
+
+@pytest.mark.parametrize("version", [..., None, 0, 2, "1", [1], {"v": 1}])
+def test_rejects_wrong_or_missing_schema_version(version: Any) -> None:
+    with pytest.raises(MessageDecodeError, match="schema_version"):
+        decode_event(_body(schema_version=version))
+
+
+def test_rejects_unknown_fields() -> None:
+    with pytest.raises(MessageDecodeError, match="surprise"):
+        decode_event(_body(surprise=True))
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../etc/passwd", "a/../../b", "..", "/etc/passwd", "a//b", "a/", "./a", "a/./b", "a\x00b", ""],
+)
+def test_rejects_unsafe_paths(path: str) -> None:
+    with pytest.raises(MessageDecodeError, match="path"):
+        decode_event(_body(path=path))
+
+
+def test_constructor_rejects_unsafe_path_too() -> None:
+    with pytest.raises(ValueError, match=r"\.\."):
+        FileEvent(root_id="lib", path="a/../b", op=Operation.UPSERT)
+
+
+@pytest.mark.parametrize("field", ["root_id", "path", "op"])
+def test_rejects_missing_required_field(field: str) -> None:
+    with pytest.raises(MessageDecodeError, match=field):
+        decode_event(_body(**{field: ...}))
+
+
+@pytest.mark.parametrize("root_id", ["", "-lib", "a/b", "a b", "x" * 65])
+def test_rejects_bad_root_id(root_id: str) -> None:
+    with pytest.raises(MessageDecodeError, match="root_id"):
+        decode_event(_body(root_id=root_id))
+
+
+@pytest.mark.parametrize("op", ["create", "UPSERT", "", None, 1])
+def test_rejects_bad_op(op: Any) -> None:
+    with pytest.raises(MessageDecodeError, match="op"):
+        decode_event(_body(op=op))
+
+
+@pytest.mark.parametrize("field", ["size", "mtime_ns", "inode"])
+def test_rejects_negative_numbers(field: str) -> None:
+    with pytest.raises(MessageDecodeError, match=field):
+        decode_event(_body(**{field: -1}))
+
+
+@pytest.mark.parametrize("priority", [-1, 10])
+def test_rejects_priority_out_of_range(priority: int) -> None:
+    with pytest.raises(MessageDecodeError, match="priority"):
+        decode_event(_body(priority=priority))
+
+
+def test_rejects_oversize_body_before_parsing() -> None:
+    body = _body(path="a" * 10) + b" " * (MAX_MESSAGE_BYTES + 1)
+    with pytest.raises(MessageDecodeError, match="over"):
+        decode_event(body)
+
+
+def test_accepts_body_at_size_limit() -> None:
+    body = _body()
+    padded = body + b" " * (MAX_MESSAGE_BYTES - len(body))
+    assert len(padded) == MAX_MESSAGE_BYTES
+    assert decode_event(padded).path == "docs/report.pdf"
+
+
+_json_leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+_json = st.recursive(
+    _json_leaf,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "schema_version": st.sampled_from([1, 1, 1, 2, "1", None, True, 1.0]),
+        "root_id": st.sampled_from(["lib", "", "-x", "a b"]) | st.text(max_size=70),
+        "path": st.sampled_from(["a", "a/b", "../a", "/a", "a//b", ""]) | st.text(max_size=30),
+        "op": st.sampled_from(["upsert", "delete", "move"]) | _json_leaf,
+        "size": st.integers() | _json_leaf,
+        "mtime_ns": st.integers() | _json_leaf,
+        "inode": st.integers(min_value=-(2**63), max_value=2**64 - 1) | _json_leaf,
+        "seen_at": st.sampled_from(["2024-01-01T00:00:00Z", "yesterday", ""]) | _json_leaf,
+        "priority": st.integers(min_value=-3, max_value=12) | _json_leaf,
+        "reprocess": _json_leaf,
+        "extra": _json,
+    },
+)
+
+
+def _decodes_or_rejects(body: bytes) -> None:
+    try:
+        event = decode_event(body)
+    except MessageDecodeError:
+        return
+    assert isinstance(event, FileEvent)
+    assert decode_event(encode_event(event)) == event
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=512))
+def test_fuzz_arbitrary_bytes(body: bytes) -> None:
+    _decodes_or_rejects(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json)
+def test_fuzz_arbitrary_json(value: Any) -> None:
+    try:
+        body = orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return
+    _decodes_or_rejects(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_event_like)
+def test_fuzz_event_like_objects(value: dict[str, Any]) -> None:
+    try:
+        body = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return  # integers beyond 64 bits cannot be encoded by orjson
+    _decodes_or_rejects(body)

@@ -1,0 +1,130 @@
+"""Settings: roots parsing, defaults, and bad environment turned into a named ConfigError."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fileflow_core.errors import ConfigError
+from fileflow_core.settings import Settings, load_settings, parse_roots, root_id_for
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("FILEFLOW_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+
+
+def test_parse_roots_with_ids() -> None:
+    roots = parse_roots("music=/srv/music, docs = /srv/docs ")
+    assert [(r.id, r.path) for r in roots] == [
+        ("music", Path("/srv/music")),
+        ("docs", Path("/srv/docs")),
+    ]
+    assert all(r.recursive for r in roots)
+
+
+def test_parse_roots_bare_paths_take_folder_name() -> None:
+    roots = parse_roots("/srv/My Photos!,/data/notes")
+    assert [r.id for r in roots] == ["My-Photos", "notes"]
+    assert roots[0].path == Path("/srv/My Photos!")
+
+
+def test_parse_roots_expands_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (root,) = parse_roots("h=~/inbox")
+    assert root.path == tmp_path / "inbox"
+
+
+def test_parse_roots_skips_empty_items() -> None:
+    assert parse_roots("") == []
+    assert [r.id for r in parse_roots(",a=/x,, ,b=/y,")] == ["a", "b"]
+
+
+def test_parse_roots_rejects_duplicate_ids() -> None:
+    with pytest.raises(ValueError, match="repeated: a"):
+        parse_roots("a=/x,b=/y,a=/z")
+
+
+def test_parse_roots_rejects_duplicate_derived_ids() -> None:
+    with pytest.raises(ValueError, match="notes"):
+        parse_roots("/one/notes,/two/notes")
+
+
+@pytest.mark.parametrize("path", ["/", "/srv/.hidden", "/srv/_x", "/srv/" + "n" * 100])
+def test_root_id_for_is_always_valid(path: str) -> None:
+    (root,) = parse_roots(path)
+    assert root.id == root_id_for(Path(path))
+    assert 1 <= len(root.id) <= 64
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.concurrency == 100
+    assert settings.effective_prefetch == 100
+    assert settings.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
+    assert settings.queue_name == "fileflow.events"
+    assert settings.roots == []
+
+
+def test_env_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FILEFLOW_CONCURRENCY", "7")
+    monkeypatch.setenv("FILEFLOW_PREFETCH", "3")
+    monkeypatch.setenv("FILEFLOW_ROOTS", "lib=/srv/lib")
+    settings = load_settings()
+    assert settings.concurrency == 7
+    assert settings.effective_prefetch == 3
+    root = settings.root("lib")
+    assert root is not None
+    assert root.path == Path("/srv/lib")
+    assert settings.root("other") is None
+
+
+def test_state_dir_defaults_under_xdg(tmp_path: Path) -> None:
+    assert load_settings().state_dir == tmp_path / "xdg" / "fileflow"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FILEFLOW_CONCURRENCY", "abc"),
+        ("FILEFLOW_CONCURRENCY", "0"),
+        ("FILEFLOW_CONCURRENCY", "10001"),
+        ("FILEFLOW_PREFETCH", "0"),
+        ("FILEFLOW_MAX_ATTEMPTS", "0"),
+        ("FILEFLOW_RETRY_BASE_DELAY_S", "0"),
+        ("FILEFLOW_QUEUE_NAME", "has space"),
+        ("FILEFLOW_LOG_LEVEL", "LOUD"),
+        ("FILEFLOW_ROOTS", "a=/x,a=/y"),
+        ("FILEFLOW_ROOTS", "bad id=/x"),
+    ],
+)
+def test_bad_env_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert name in str(info.value)
+
+
+def test_every_problem_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FILEFLOW_CONCURRENCY", "abc")
+    monkeypatch.setenv("FILEFLOW_MAX_BACKLOG", "0")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "FILEFLOW_CONCURRENCY" in str(info.value)
+    assert "FILEFLOW_MAX_BACKLOG" in str(info.value)
+
+
+def test_overrides_win_and_are_validated() -> None:
+    assert load_settings(concurrency=5).concurrency == 5
+    with pytest.raises(ConfigError, match="FILEFLOW_CONCURRENCY"):
+        load_settings(concurrency=-1)
+
+
+def test_unknown_env_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FILEFLOW_NOT_A_SETTING", "x")
+    assert isinstance(load_settings(), Settings)
