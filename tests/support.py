@@ -59,7 +59,9 @@ async def wait_until(
     value = await probe()
     while not done(value):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last: {value!r}")
+            raise AssertionError(
+                f"timed out after {timeout_s}s waiting for {what}; last: {value!r}"
+            )
         await asyncio.sleep(interval_s)
         value = await probe()
     return value

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from fileflow_core.settings import Settings
+
 from tests.pipeline import Db
 from tests.support import wait_until
 
@@ -38,7 +38,12 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 def fileflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "fileflow"), *args], env=env, capture_output=True, text=True, timeout=60
+        [str(BIN / "fileflow"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -52,7 +57,9 @@ def test_every_command_has_help() -> None:
 def test_invalid_setting_is_one_line_naming_the_variable() -> None:
     env = {**os.environ, "FILEFLOW_CONCURRENCY": "lots"}
     for argv in ([str(BIN / "fileflow"), "migrate"], [str(BIN / "python"), "-m", "ingestor"]):
-        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "FILEFLOW_CONCURRENCY" in lines[0], result.stderr
@@ -79,8 +86,12 @@ async def test_fileflow_run_ingests_a_folder_and_stops_cleanly_on_sigterm(
 ) -> None:
     (root_dir / "before.txt").write_text("already there")
     process = await asyncio.create_subprocess_exec(
-        str(BIN / "fileflow"), "run", f"lib={root_dir}", env=env_for(settings),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        str(BIN / "fileflow"),
+        "run",
+        f"lib={root_dir}",
+        env=env_for(settings),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     db = Db(settings.database_url)
     try:

@@ -10,11 +10,11 @@ from pathlib import Path
 import aio_pika
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client import REGISTRY
-
 from fileflow_core.broker.topology import ERROR_HEADER
 from fileflow_core.messages import FileEvent, Operation, encode_event
 from fileflow_core.settings import Settings
+from prometheus_client import REGISTRY
+
 from tests import pipeline
 from tests.pipeline import Db
 from tests.support import AMQP_URL, REDIS_URL, wait_until
@@ -49,8 +49,9 @@ async def test_500_files_dropped_into_a_watched_root_become_completed_rows(
     async with pipeline.ingestor(settings), pipeline.watcher(settings):
         started = time.perf_counter()
         files = write_tree(root_dir, 500)
-        rows = await wait_until(db.live_files, lambda r: len(r) >= 500, timeout_s=60,
-                                what="500 completed rows")
+        rows = await wait_until(
+            db.live_files, lambda r: len(r) >= 500, timeout_s=60, what="500 completed rows"
+        )
         elapsed = time.perf_counter() - started
     print(f"\n500 files end to end in {elapsed:.2f}s ({500 / elapsed:.0f} files/s)")
     assert rows == expected_rows(files)
@@ -69,18 +70,23 @@ async def test_modify_delete_and_duplicates(settings: Settings, root_dir: Path) 
         new_hash = hashlib.sha256(b"version two, longer").hexdigest()
         await wait_until(
             lambda: db.fetchval("SELECT content_sha256 FROM files WHERE path = 'doc.txt'"),
-            lambda sha: sha == new_hash, what="doc.txt to point at its new content",
+            lambda sha: sha == new_hash,
+            what="doc.txt to point at its new content",
         )
         await wait_until(
             lambda: db.fetchval("SELECT deleted FROM files WHERE path = 'gone.txt'"),
-            lambda deleted: deleted is True, what="gone.txt to be marked deleted",
+            lambda deleted: deleted is True,
+            what="gone.txt to be marked deleted",
         )
     copies_hash = hashlib.sha256(b"identical bytes " * 100).hexdigest()
-    assert await db.fetchval(
-        "SELECT count(*) FROM files WHERE content_sha256 = $1", copies_hash) == 50
+    assert (
+        await db.fetchval("SELECT count(*) FROM files WHERE content_sha256 = $1", copies_hash) == 50
+    )
     assert await db.fetchval("SELECT count(*) FROM contents WHERE sha256 = $1", copies_hash) == 1
-    assert await db.fetchval(
-        "SELECT deleted_at IS NOT NULL FROM files WHERE path = 'gone.txt'") is True
+    assert (
+        await db.fetchval("SELECT deleted_at IS NOT NULL FROM files WHERE path = 'gone.txt'")
+        is True
+    )
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
         assert await client.exists(f"{settings.redis_key_prefix}seen:{copies_hash}") == 1
@@ -115,8 +121,9 @@ async def _publish_raw(queue: str, bodies: list[bytes], priority: int = 1) -> No
         channel = await connection.channel(publisher_confirms=True)
         for body in bodies:
             await channel.default_exchange.publish(
-                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                                 priority=priority),
+                aio_pika.Message(
+                    body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, priority=priority
+                ),
                 routing_key=queue,
             )
     finally:
@@ -135,7 +142,8 @@ async def test_redelivered_message_changes_nothing(settings: Settings, root_dir:
         acked = acked_total()
         await _publish_raw(settings.queue_name, [event, event])
         await wait_until(
-            lambda: asyncio.sleep(0, acked_total()), lambda n: n == acked + 2,
+            lambda: asyncio.sleep(0, acked_total()),
+            lambda n: n == acked + 2,
             what="both duplicates acked",
         )
     assert await db.fetch("SELECT * FROM files") == before

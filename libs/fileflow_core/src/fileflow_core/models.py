@@ -37,3 +37,10 @@ class ContentInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
     chunks: tuple[str, ...] = ()
     extraction_error: str | None = None
+    extraction_skipped: bool = False
+
+    @property
+    def extraction_status(self) -> str:
+        if self.extraction_error:
+            return "failed"
+        return "skipped" if self.extraction_skipped else "completed"

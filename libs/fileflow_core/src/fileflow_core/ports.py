@@ -70,6 +70,10 @@ class DocumentStore(Protocol):
 
     async def record_deleted(self, observation: FileObservation) -> bool: ...
 
+    async def record_processing(
+        self, observation: FileObservation, *, attempts: int = 1
+    ) -> None: ...
+
     async def record_failed(
         self, observation: FileObservation, error: str, *, attempts: int = 1
     ) -> None: ...

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +18,8 @@ from fileflow_core.paths import resolve_inside
 from fileflow_core.ports import DocumentStore, SeenHashCache
 from fileflow_core.settings import Settings
 
-from ingestor.extract import basic_metadata
-from ingestor.read import NotARegularFile, read_and_hash
+from ingestor.extract import Extractor, unextracted
+from ingestor.read import FileDigest, NotARegularFile, read_and_hash
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +28,18 @@ class Result(enum.StrEnum):
     STORED = "stored"
     UNCHANGED = "unchanged"
     DELETED = "deleted"
+    SKIPPED = "skipped"
     FAILED = "failed"
 
 
 @dataclass(slots=True)
 class FileHandler:
-    """The per-file work, written against the store and cache ports only."""
+    """The per-file work, written against the store, cache and extractor ports only."""
 
     settings: Settings
     store: DocumentStore
     cache: SeenHashCache
-    executor: Executor | None = None
+    extractor: Extractor
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def locate(self, event: FileEvent) -> Path:
@@ -54,19 +53,25 @@ class FileHandler:
 
     async def handle(self, event: FileEvent, attempt: int = 1) -> Result:
         path = self.locate(event)
-        observed = self.clock()
-        base = FileObservation(event.root_id, event.path, observed)
+        base = FileObservation(event.root_id, event.path, self.clock())
         started = time.perf_counter()
         try:
             digest = await read_and_hash(path, self.settings.read_chunk_bytes)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             await self.store.record_deleted(base)
             return Result.DELETED
-        except NotADirectoryError:
+        except NotARegularFile as exc:
+            # Symlinks, FIFOs, sockets and devices are never opened nor ingested.
+            log.info(
+                "skipped", extra={"root": event.root_id, "path": event.path, "reason": str(exc)}
+            )
             await self.store.record_deleted(base)
-            return Result.DELETED
-        except (PermissionError, NotARegularFile) as exc:
-            reason = f"cannot read {event.path!r}: {exc}"
+            return Result.SKIPPED
+        except PermissionError as exc:
+            reason = (
+                f"permission denied reading {event.path!r}: {exc.strerror}; "
+                "give the ingestor's user read access, then run fileflow retry"
+            )
             log.warning(
                 "file failed", extra={"root": event.root_id, "path": event.path, "reason": reason}
             )
@@ -74,10 +79,13 @@ class FileHandler:
             return Result.FAILED
         metrics.STAGE_DURATION.labels(stage="hash").observe(time.perf_counter() - started)
         observation = FileObservation(
-            event.root_id, event.path, observed, digest.size, digest.mtime_ns, digest.inode
+            event.root_id, event.path, base.observed_at, digest.size, digest.mtime_ns, digest.inode
         )
         seen = not event.reprocess and await self.cache.seen(digest.sha256)
-        content = None if seen else await self._extract(digest.sha256, digest.size, digest.head)
+        content = None
+        if not seen:
+            await self.store.record_processing(observation, attempts=attempt)
+            content = await self._extract(path, digest)
         started = time.perf_counter()
         try:
             written = await self.store.record_present(
@@ -91,7 +99,7 @@ class FileHandler:
             # The cache remembered a content this database does not hold (a reset database):
             # the database is the truth, so extract after all.
             metrics.CACHE_LOOKUPS.labels(result="stale").inc()
-            content = await self._extract(digest.sha256, digest.size, digest.head)
+            content = await self._extract(path, digest)
             written = await self.store.record_present(
                 observation, content, digest.sha256, attempts=attempt
             )
@@ -102,10 +110,17 @@ class FileHandler:
             await self.cache.mark_seen(digest.sha256)
         return Result.STORED if written else Result.UNCHANGED
 
-    async def _extract(self, sha256: str, size: int, head: bytes) -> ContentInfo:
+    async def _extract(self, path: Path, digest: FileDigest) -> ContentInfo:
+        if digest.size > self.settings.extract_max_bytes:
+            metrics.EXTRACTIONS.labels(outcome="skipped").inc()
+            return unextracted(
+                digest.sha256,
+                digest.size,
+                digest.head,
+                f"skipped: over FILEFLOW_EXTRACT_MAX_BYTES ({self.settings.extract_max_bytes})",
+            )
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        mime, metadata = await loop.run_in_executor(self.executor, basic_metadata, head, size)
+        content = await self.extractor.extract(path, digest.sha256, digest.size, digest.head)
         metrics.STAGE_DURATION.labels(stage="extract").observe(time.perf_counter() - started)
-        metrics.EXTRACTIONS.labels(outcome="completed").inc()
-        return ContentInfo(sha256=sha256, size=size, mime_type=mime, metadata=metadata)
+        metrics.EXTRACTIONS.labels(outcome=content.extraction_status).inc()
+        return content

@@ -14,6 +14,7 @@ from fileflow_core.store.migrate import migrate
 from fileflow_core.store.postgres import PostgresDocumentStore
 
 from ingestor.consume import DeliveryProcessor
+from ingestor.extract import HeadSniffExtractor
 from ingestor.handle import FileHandler
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ async def run_ingestor(
     connection = await connect(
         settings.amqp_url, name="fileflow-ingestor", timeout_s=settings.connect_timeout_s
     )
-    handler = FileHandler(settings, store, cache, executor)
+    handler = FileHandler(settings, store, cache, HeadSniffExtractor(executor))
     processor = DeliveryProcessor(handler, store, settings.concurrency)
     consumer = RabbitConsumer(
         connection, topology_for(settings), prefetch=settings.effective_prefetch

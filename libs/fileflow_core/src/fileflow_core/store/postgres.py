@@ -52,6 +52,14 @@ WHERE root_id = $1 AND path = $2 AND NOT deleted
 RETURNING id
 """
 
+_MARK_PROCESSING = """
+INSERT INTO files AS f (root_id, path, size, mtime_ns, inode, status, attempts, observed_at)
+VALUES ($1, $2, $3, $4, $5, 'processing', $6, $7)
+ON CONFLICT (root_id, path) DO UPDATE SET
+    status = 'processing', attempts = EXCLUDED.attempts, updated_at = now()
+WHERE f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at
+"""
+
 _UPSERT_FAILED = """
 INSERT INTO files AS f (root_id, path, size, mtime_ns, inode, status, error, attempts, observed_at)
 VALUES ($1, $2, $3, $4, $5, 'failed', $6, $7, $8)
@@ -161,14 +169,13 @@ class PostgresDocumentStore:
 
     @staticmethod
     async def _store_content(conn: Conn, content: ContentInfo, replace: bool) -> None:
-        status = "failed" if content.extraction_error else "completed"
         stored = await conn.fetchval(
             _UPSERT_CONTENT,
             content.sha256,
             content.size,
             content.mime_type,
             content.metadata,
-            status,
+            content.extraction_status,
             content.extraction_error,
             replace,
         )
@@ -189,6 +196,20 @@ class PostgresDocumentStore:
             )
         )
         return written is not None
+
+    async def record_processing(self, observation: FileObservation, *, attempts: int = 1) -> None:
+        await self._run(
+            lambda conn: conn.execute(
+                _MARK_PROCESSING,
+                observation.root_id,
+                observation.path,
+                observation.size,
+                observation.mtime_ns,
+                observation.inode,
+                attempts,
+                observation.observed_at,
+            )
+        )
 
     async def record_failed(
         self, observation: FileObservation, error: str, *, attempts: int = 1
