@@ -12,10 +12,10 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 import uvloop
+
 from fileflow_core.broker.topology import Topology
 from fileflow_core.settings import RootConfig, Settings
 from fileflow_core.store.database import with_database
-
 from tests.support import AMQP_URL, PG_ADMIN_URL, REDIS_URL, require_server, unique_name
 
 

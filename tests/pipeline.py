@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+
 from file_watcher.publish import RabbitPublisherFactory
 from file_watcher.service import Watcher, run_watcher
 from fileflow_core.settings import Settings

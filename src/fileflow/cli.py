@@ -8,6 +8,9 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.console import Console
+from rich.table import Table
+
 from file_watcher.main import serve as serve_watcher
 from fileflow_core.entry import run_main
 from fileflow_core.errors import FileflowError
@@ -15,8 +18,6 @@ from fileflow_core.settings import Settings, load_settings, parse_roots
 from fileflow_core.store.migrate import migrate as apply_migrations
 from fileflow_core.store.postgres import PostgresDocumentStore
 from ingestor.main import serve as serve_ingestor
-from rich.console import Console
-from rich.table import Table
 
 app = typer.Typer(
     help="fileflow: keep folders in sync with PostgreSQL through RabbitMQ.\n\n"

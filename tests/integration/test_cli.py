@@ -12,8 +12,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from fileflow_core.settings import Settings
 
+from fileflow_core.settings import Settings
 from tests.pipeline import Db
 from tests.support import wait_until
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import aio_pika
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
+
 from fileflow_core.broker.topology import ERROR_HEADER
 from fileflow_core.messages import FileEvent, Operation, encode_event
 from fileflow_core.settings import Settings
-from prometheus_client import REGISTRY
-
 from tests import pipeline
 from tests.pipeline import Db
 from tests.support import AMQP_URL, REDIS_URL, wait_until

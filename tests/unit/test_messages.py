@@ -90,6 +90,11 @@ def test_rejects_wrong_or_missing_schema_version(version: Any) -> None:
         decode_event(_body(schema_version=version))
 
 
+def test_rejects_boolean_schema_version() -> None:
+    with pytest.raises(MessageDecodeError, match="schema_version"):
+        decode_event(_body(schema_version=True))
+
+
 def test_rejects_unknown_fields() -> None:
     with pytest.raises(MessageDecodeError, match="surprise"):
         decode_event(_body(surprise=True))

@@ -87,10 +87,11 @@ def decode_event(body: bytes) -> FileEvent:
     if not isinstance(data, dict):
         raise MessageDecodeError(f"message is JSON {type(data).__name__}, expected an object")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise MessageDecodeError(f"unsupported schema_version {version!r}, this reads 1")
     try:
-        return FileEvent.model_validate(data)
+        # Strict: a string is not a size, true is not a version.
+        return FileEvent.model_validate_json(body, strict=True)
     except ValidationError as exc:
         reasons = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"

@@ -17,7 +17,7 @@ DEFAULT_IGNORES: tuple[str, ...] = (
     "*.swx",
     "*~",
     ".#*",
-    "#*#",
+    r"\#*#",
     ".~lock.*#",
     "4913",
     "*.tmp",

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from fileflow_core.entry import run_main
-from fileflow_core.settings import Settings
-
 from file_watcher.publish import RabbitPublisherFactory
 from file_watcher.service import run_watcher
+from fileflow_core.entry import run_main
+from fileflow_core.settings import Settings
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

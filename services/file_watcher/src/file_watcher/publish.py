@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aio_pika.abc import AbstractRobustConnection
+
 from fileflow_core.broker.rabbitmq import RabbitPublisher, connect
 from fileflow_core.broker.topology import Topology
 from fileflow_core.ports import EventPublisher

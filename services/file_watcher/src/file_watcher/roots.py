@@ -6,12 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fileflow_core.errors import ConfigError
-from fileflow_core.settings import RootConfig
-
 from file_watcher.filters import PathFilter
 from file_watcher.scan import Signature
 from file_watcher.state import WatcherState
+from fileflow_core.errors import ConfigError
+from fileflow_core.settings import RootConfig
 
 
 @dataclass(slots=True)

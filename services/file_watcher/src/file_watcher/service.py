@@ -12,17 +12,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import watchfiles
+
+from file_watcher.outbox import Outbox
+from file_watcher.roots import WatchedRoot, open_root
+from file_watcher.scan import Signature, is_utf8, scan_tree, signature_of
+from file_watcher.settle import Settler
 from fileflow_core import metrics
 from fileflow_core.errors import FileflowError, TransientError
 from fileflow_core.messages import FileEvent, Operation
 from fileflow_core.paths import relative_to_root
 from fileflow_core.ports import EventPublisher
 from fileflow_core.settings import Settings
-
-from file_watcher.outbox import Outbox
-from file_watcher.roots import WatchedRoot, open_root
-from file_watcher.scan import Signature, is_utf8, scan_tree, signature_of
-from file_watcher.settle import Settler
 
 log = logging.getLogger(__name__)
 

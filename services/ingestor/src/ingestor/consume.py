@@ -10,7 +10,6 @@ from fileflow_core.errors import MessageDecodeError, PermanentError, TransientEr
 from fileflow_core.messages import FileEvent, decode_event
 from fileflow_core.models import FileObservation
 from fileflow_core.ports import Delivery, DocumentStore
-
 from ingestor.handle import FileHandler
 from ingestor.pathlocks import KeyedLocks
 
@@ -27,6 +26,7 @@ class DeliveryProcessor:
         self._locks = KeyedLocks()
         self._active: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self.failure_record_timeout_s = 60.0
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -36,6 +36,11 @@ class DeliveryProcessor:
         self._active.add(task)
         try:
             await self._process(delivery)
+        except TransientError as exc:
+            # Settling failed (broker gone): the message stays unacked and is redelivered.
+            log.warning(
+                "could not settle a message; it will be redelivered", extra={"reason": str(exc)}
+            )
         finally:
             self._active.discard(task)
 

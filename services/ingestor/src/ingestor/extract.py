@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import puremagic
 from charset_normalizer import from_bytes
+
 from fileflow_core.models import ContentInfo
 
 OCTET_STREAM = "application/octet-stream"

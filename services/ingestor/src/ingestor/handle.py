@@ -17,7 +17,6 @@ from fileflow_core.models import ContentInfo, FileObservation
 from fileflow_core.paths import resolve_inside
 from fileflow_core.ports import DocumentStore, SeenHashCache
 from fileflow_core.settings import Settings
-
 from ingestor.extract import Extractor, unextracted
 from ingestor.read import FileDigest, NotARegularFile, read_and_hash
 

@@ -6,7 +6,6 @@ import asyncio
 
 from fileflow_core.entry import run_main
 from fileflow_core.settings import Settings
-
 from ingestor.service import run_ingestor
 
 

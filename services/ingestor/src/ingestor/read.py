@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiofiles
+
 from fileflow_core import metrics
 from fileflow_core.errors import TransientError
 
@@ -49,8 +50,8 @@ async def read_and_hash(path: Path, chunk_bytes: int) -> FileDigest:
         if opened.st_ino != before.st_ino or not stat.S_ISREG(opened.st_mode):
             raise TransientError("file was replaced between check and open")
         while chunk := await handle.read(chunk_bytes):
-            if not head:
-                head = chunk[:HEAD_BYTES]
+            if len(head) < HEAD_BYTES:
+                head += chunk[: HEAD_BYTES - len(head)]
             if len(chunk) >= _OFFLOAD_UPDATE_BYTES:
                 await asyncio.to_thread(digest.update, chunk)
             else:

@@ -12,7 +12,6 @@ from fileflow_core.cache.redis import RedisSeenHashCache
 from fileflow_core.settings import Settings
 from fileflow_core.store.migrate import migrate
 from fileflow_core.store.postgres import PostgresDocumentStore
-
 from ingestor.consume import DeliveryProcessor
 from ingestor.extract import HeadSniffExtractor
 from ingestor.handle import FileHandler

@@ -128,7 +128,11 @@ class RabbitPublisher:
 
 
 class RabbitDelivery:
-    """One delivery from the work queue; retry and dead-letter republish with confirms, then ack."""
+    """One delivery from the work queue; retry and dead-letter republish with confirms, then ack.
+
+    Broker failures surface as ``TransientError``: the unsettled message is redelivered once the
+    channel is back, so nothing is lost.
+    """
 
     def __init__(
         self, message: AbstractIncomingMessage, channel: AbstractRobustChannel, topology: Topology
@@ -148,35 +152,50 @@ class RabbitDelivery:
         return value if isinstance(value, int) and value >= 1 else 1
 
     async def ack(self) -> None:
+        if self.settled:
+            return
+        try:
+            await self._message.ack()
+        except BROKER_ERRORS as exc:
+            raise TransientError(f"ack failed, the broker will redeliver: {exc!r}") from exc
         self.settled = True
-        await self._message.ack()
 
     async def retry(self, reason: str) -> bool:
         if self.attempt >= self._topology.max_attempts:
             await self.dead_letter(f"gave up after {self.attempt} attempts: {reason}")
             return False
-        await self._forward(
+        await self.forward(
             self._topology.retry_queue(self.attempt),
             {ATTEMPT_HEADER: self.attempt + 1, ERROR_HEADER: reason[:1000]},
         )
         return True
 
     async def dead_letter(self, reason: str) -> None:
-        await self._forward(
+        await self.forward(
             self._topology.dead_queue, {ATTEMPT_HEADER: self.attempt, ERROR_HEADER: reason[:1000]}
         )
 
     async def requeue(self) -> None:
+        if self.settled:
+            return
+        try:
+            await self._message.nack(requeue=True)
+        except BROKER_ERRORS as exc:
+            raise TransientError(f"requeue failed, the broker will redeliver: {exc!r}") from exc
         self.settled = True
-        await self._message.nack(requeue=True)
 
-    async def _forward(self, queue: str, headers: dict[str, Any]) -> None:
-        # Published (and confirmed) before the original is acked: a crash in between leaves a
-        # duplicate, which the idempotent store absorbs, never a loss.
+    async def forward(self, queue: str, headers: dict[str, Any]) -> None:
+        """Publish a copy to ``queue`` (confirmed), then ack this delivery.
+
+        A crash in between leaves a duplicate, which the idempotent store absorbs, never a loss.
+        """
         message = build_message(
             self._message.body, priority=self._message.priority or 0, headers=headers
         )
-        await self._channel.default_exchange.publish(message, queue, mandatory=True)
+        try:
+            await self._channel.default_exchange.publish(message, queue, mandatory=True)
+        except BROKER_ERRORS as exc:
+            raise TransientError(f"publish to {queue} failed: {exc!r}") from exc
         await self.ack()
 
 

@@ -1,0 +1,88 @@
+"""scan_tree: regular files only, symlinks never followed, ignored folders never entered."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from file_watcher.filters import PathFilter
+from file_watcher.scan import Signature, scan_tree
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (root / "skip").mkdir()
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    (root / "top.txt").write_text("top")
+    (root / "a" / "one.txt").write_text("one")
+    (root / "a" / "b" / "two.bin").write_bytes(b"\x00\x01")
+    (root / ".git" / "HEAD").write_text("ref")
+    (root / "skip" / "inside.txt").write_text("x")
+    (root / "junk.swp").write_text("x")
+    (root / "link-file").symlink_to(root / "top.txt")
+    (root / "link-dir").symlink_to(outside, target_is_directory=True)
+    (root / "a" / "dangling").symlink_to(root / "missing")
+    os.mkfifo(root / "fifo")
+    return root
+
+
+def paths(root: Path, path_filter: PathFilter, **kwargs: object) -> set[str]:
+    return {rel for rel, _ in scan_tree(root, path_filter, **kwargs)}  # type: ignore[arg-type]
+
+
+def test_regular_files_only_and_symlinks_not_followed(tree: Path) -> None:
+    found = paths(tree, PathFilter(ignore=["skip/"]))
+    assert found == {"top.txt", "a/one.txt", "a/b/two.bin"}
+
+
+def test_signature_matches_lstat(tree: Path) -> None:
+    signatures = dict(scan_tree(tree, PathFilter()))
+    stat = os.lstat(tree / "a" / "one.txt")
+    assert signatures["a/one.txt"] == Signature(3, stat.st_mtime_ns, stat.st_ino)
+
+
+def test_ignored_dirs_not_entered(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def spy(path: object) -> object:
+        listed.append(str(path))
+        return real_scandir(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "scandir", spy)
+    found = paths(tree, PathFilter(ignore=["skip/"]))
+    assert "skip/inside.txt" not in found
+    assert not any(p.endswith(("/.git", "/skip", "/link-dir")) for p in listed)
+    assert str(tree / "a" / "b") in listed
+
+
+def test_include_filter(tree: Path) -> None:
+    assert paths(tree, PathFilter(include=["*.txt"])) == {"top.txt", "a/one.txt", "skip/inside.txt"}
+
+
+def test_non_recursive(tree: Path) -> None:
+    assert paths(tree, PathFilter(), recursive=False) == {"top.txt"}
+
+
+def test_start_subfolder(tree: Path) -> None:
+    assert paths(tree, PathFilter(), start="a") == {"a/one.txt", "a/b/two.bin"}
+
+
+def test_missing_root_yields_nothing(tmp_path: Path) -> None:
+    assert paths(tmp_path / "nope", PathFilter()) == set()
+
+
+def test_non_utf8_name_skipped(tmp_path: Path) -> None:
+    try:
+        (tmp_path / os.fsdecode(b"bad-\xff.txt")).write_text("x")
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("file system refuses non-UTF-8 names")
+    (tmp_path / "good.txt").write_text("x")
+    assert paths(tmp_path, PathFilter()) == {"good.txt"}
