@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
 from fileflow_core import metrics
 from fileflow_core.errors import MessageDecodeError, PermanentError, TransientError
 from fileflow_core.messages import FileEvent, decode_event
@@ -19,14 +21,21 @@ log = logging.getLogger(__name__)
 class DeliveryProcessor:
     """Settles every delivery exactly once: ack, retry, dead-letter or (on shutdown) requeue."""
 
-    def __init__(self, handler: FileHandler, store: DocumentStore, concurrency: int) -> None:
+    def __init__(
+        self,
+        handler: FileHandler,
+        store: DocumentStore,
+        concurrency: int,
+        *,
+        failure_record_timeout_s: float = 60.0,
+    ) -> None:
         self._handler = handler
         self._store = store
         self._slots = asyncio.Semaphore(concurrency)
         self._locks = KeyedLocks()
         self._active: set[asyncio.Task[None]] = set()
         self._stopping = False
-        self.failure_record_timeout_s = 60.0
+        self._failure_record_timeout_s = failure_record_timeout_s
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -37,9 +46,10 @@ class DeliveryProcessor:
         try:
             await self._process(delivery)
         except TransientError as exc:
-            # Settling failed (broker gone): the message stays unacked and is redelivered.
+            # Settling failed (the broker went away): unacked, so it will be redelivered.
             log.warning(
-                "could not settle a message; it will be redelivered", extra={"reason": str(exc)}
+                "could not settle a message; the broker will redeliver it",
+                extra={"reason": str(exc)},
             )
         finally:
             self._active.discard(task)
@@ -97,16 +107,29 @@ class DeliveryProcessor:
             metrics.MESSAGES.labels(outcome="retried").inc()
             return
         metrics.MESSAGES.labels(outcome="dead_lettered").inc()
+        await self._record_failure(
+            FileObservation(event.root_id, event.path, self._handler.clock()),
+            f"gave up after {delivery.attempt} attempts: {reason}",
+            delivery.attempt,
+        )
+
+    async def _record_failure(
+        self, observation: FileObservation, reason: str, attempt: int
+    ) -> None:
+        """Mark the file failed; the store may be what failed, so keep trying for a while."""
         try:
-            await self._store.record_failed(
-                FileObservation(event.root_id, event.path, self._handler.clock()),
-                f"gave up after {delivery.attempt} attempts: {reason}",
-                attempts=delivery.attempt,
-            )
+            async for try_ in AsyncRetrying(
+                retry=retry_if_exception_type(TransientError),
+                wait=wait_exponential(multiplier=0.5, max=10),
+                stop=stop_after_delay(self._failure_record_timeout_s),
+                reraise=True,
+            ):
+                with try_:
+                    await self._store.record_failed(observation, reason, attempts=attempt)
         except TransientError as exc:
             log.error(
-                "could not record the failure; it stays in the dead-letter queue",
-                extra={"path": event.path, "reason": str(exc)},
+                "could not mark the file failed; its message is in the dead-letter queue",
+                extra={"path": observation.path, "reason": str(exc)},
             )
 
     def _enter(self) -> None:

@@ -1,0 +1,238 @@
+"""The ingestor under failure: database down, Redis down, shutdown mid-import, bounded in-flight."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import pytest
+from prometheus_client import REGISTRY
+
+from fileflow_core.broker.rabbitmq import declare_topology
+from fileflow_core.broker.topology import Topology
+from fileflow_core.messages import FileEvent, Operation, encode_event
+from fileflow_core.settings import Settings
+from fileflow_core.store.migrate import migrate
+from tests import pipeline
+from tests.pipeline import Db
+from tests.proxy import tcp_proxy
+from tests.support import AMQP_URL, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def through_proxy(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"127.0.0.1:{port}"))
+
+
+def make_files(root: Path, count: int, prefix: str = "f") -> dict[str, str]:
+    expected = {}
+    for i in range(count):
+        data = f"{prefix} content {i}\n".encode()
+        (root / f"{prefix}{i}.txt").write_bytes(data)
+        expected[f"{prefix}{i}.txt"] = hashlib.sha256(data).hexdigest()
+    return expected
+
+
+async def publish_upserts(queue: str, paths: list[str]) -> None:
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    try:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await declare_topology(channel, Topology(queue, 10, 0.25))  # type: ignore[arg-type]
+        for path in paths:
+            body = encode_event(FileEvent.observed("lib", path, Operation.UPSERT))
+            await channel.default_exchange.publish(
+                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                routing_key=queue,
+            )
+    finally:
+        await connection.close()
+
+
+async def queue_depth(queue: str) -> int:
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+    finally:
+        await connection.close()
+
+
+async def test_database_down_then_back_every_file_completes(
+    settings: Settings, root_dir: Path
+) -> None:
+    await migrate(settings.database_url)
+    expected = make_files(root_dir, 40)
+    db = Db(settings.database_url)
+    async with tcp_proxy("127.0.0.1", 5432) as proxy:
+        flaky = settings.model_copy(
+            update={
+                "database_url": through_proxy(settings.database_url, proxy.port),
+                "max_attempts": 10,
+                "retry_base_delay_s": 0.25,
+            }
+        )
+        async with pipeline.ingestor(flaky):
+            retried = metric("fileflow_ingestor_messages_total", outcome="retried")
+            proxy.cut()
+            await publish_upserts(settings.queue_name, sorted(expected))
+            await wait_until(
+                lambda: asyncio.sleep(
+                    0, metric("fileflow_ingestor_messages_total", outcome="retried")
+                ),
+                lambda n: n >= retried + 40,
+                what="every message retried while PG is down",
+            )
+            proxy.restore()
+            rows = await wait_until(
+                db.live_files,
+                lambda r: len(r) == 40,
+                timeout_s=60,
+                what="all 40 completed after PG is back",
+            )
+    assert {path: sha for path, (sha, _) in rows.items()} == expected
+    assert await queue_depth(f"{settings.queue_name}.dead") == 0
+
+
+async def test_attempts_exhausted_go_to_dead_letters_and_files_are_failed(
+    settings: Settings, root_dir: Path
+) -> None:
+    await migrate(settings.database_url)
+    expected = make_files(root_dir, 5)
+    db = Db(settings.database_url)
+    async with tcp_proxy("127.0.0.1", 5432) as proxy:
+        flaky = settings.model_copy(
+            update={
+                "database_url": through_proxy(settings.database_url, proxy.port),
+                "max_attempts": 2,
+                "retry_base_delay_s": 0.1,
+            }
+        )
+        async with pipeline.ingestor(flaky):
+            proxy.cut()
+            await publish_upserts(settings.queue_name, sorted(expected))
+            await wait_until(
+                lambda: queue_depth(f"{settings.queue_name}.dead"),
+                lambda n: n == 5,
+                what="5 dead-lettered messages",
+            )
+            proxy.restore()
+            rows = await wait_until(
+                lambda: db.fetch("SELECT path, status, error, attempts FROM files"),
+                lambda r: len(r) == 5,
+                what="failures recorded once PG is back",
+            )
+    assert {row["status"] for row in rows} == {"failed"}
+    assert all("gave up after 2 attempts" in row["error"] for row in rows)
+    assert all(row["attempts"] == 2 for row in rows)
+
+
+async def test_redis_down_ingestion_continues_and_fails_open(
+    settings: Settings, root_dir: Path
+) -> None:
+    expected = make_files(root_dir, 20)
+    db = Db(settings.database_url)
+    async with tcp_proxy("127.0.0.1", 6379) as proxy:
+        proxy.cut()
+        no_redis = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"})
+        fail_open = metric("fileflow_cache_fail_open_total")
+        async with pipeline.ingestor(no_redis):
+            await publish_upserts(settings.queue_name, sorted(expected))
+            rows = await wait_until(db.live_files, lambda r: len(r) == 20, what="20 rows")
+    assert {path: sha for path, (sha, _) in rows.items()} == expected
+    assert metric("fileflow_cache_fail_open_total") >= fail_open + 20
+
+
+async def test_in_flight_never_exceeds_the_concurrency_setting(
+    settings: Settings, root_dir: Path
+) -> None:
+    expected = make_files(root_dir, 300)
+    db = Db(settings.database_url)
+    small = settings.model_copy(update={"concurrency": 7})
+    async with pipeline.ingestor(small) as running:
+        await publish_upserts(settings.queue_name, sorted(expected))
+        await wait_until(db.completed_count, lambda n: n == 300, what="300 rows")
+        processor = await pipeline.processor_of(running)
+    assert processor.max_in_flight == 7  # reached, never passed
+    assert metric("fileflow_ingestor_files_in_flight") == 0
+
+
+async def test_sigterm_mid_import_drains_exits_0_and_restart_completes(
+    settings: Settings, root_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    expected = make_files(root_dir, 1000)
+    db = Db(settings.database_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEFLOW_")}
+    env.update(
+        FILEFLOW_DATABASE_URL=settings.database_url,
+        FILEFLOW_QUEUE_NAME=settings.queue_name,
+        FILEFLOW_REDIS_KEY_PREFIX=settings.redis_key_prefix,
+        FILEFLOW_ROOTS=f"lib={root_dir}",
+        FILEFLOW_DRAIN_TIMEOUT_S="20",
+    )
+    await publish_upserts(settings.queue_name, sorted(expected))
+    log_file = (tmp_path / "ingestor.log").open("ab")
+    request.addfinalizer(log_file.close)
+
+    async def start() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ingestor",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log_file,
+        )
+
+    first = await start()
+    try:
+        await wait_until(
+            _safe(db.completed_count),
+            lambda n: n >= 100,
+            timeout_s=30,
+            interval_s=0.02,
+            what="import under way",
+        )
+        first.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(first.wait(), timeout=25)
+    finally:
+        if first.returncode is None:
+            first.kill()
+    assert code == 0
+    done_at_stop = await db.completed_count()
+    second = await start()
+    try:
+        rows = await wait_until(
+            db.live_files, lambda r: len(r) == 1000, timeout_s=60, what="restart completes the rest"
+        )
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), timeout=25) == 0
+    finally:
+        if second.returncode is None:
+            second.kill()
+    print(f"\n{done_at_stop} of 1000 done at SIGTERM; the restart did the rest")
+    assert {path: sha for path, (sha, _) in rows.items()} == expected
+    assert await db.fetchval("SELECT count(*) FROM files") == 1000
+    assert await queue_depth(settings.queue_name) == 0
+
+
+def _safe(probe):  # type: ignore[no-untyped-def]
+    async def wrapped() -> int:
+        try:
+            return int(await probe())
+        except Exception:  # before the service created the schema
+            return 0
+
+    return wrapped
