@@ -42,6 +42,7 @@ class FileEvent(BaseModel):
     seen_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     priority: int = Field(default=1, ge=0, le=MAX_PRIORITY)
     reprocess: bool = False
+    source: dict[str, str] | None = None  # e.g. the git remote and branch of the root
 
     @field_validator("path")
     @classmethod
@@ -59,6 +60,7 @@ class FileEvent(BaseModel):
         mtime_ns: int | None = None,
         inode: int | None = None,
         reprocess: bool = False,
+        source: dict[str, str] | None = None,
     ) -> FileEvent:
         return cls(
             root_id=root_id,
@@ -69,6 +71,7 @@ class FileEvent(BaseModel):
             inode=inode,
             priority=PRIORITY[op],
             reprocess=reprocess,
+            source=source,
         )
 
 

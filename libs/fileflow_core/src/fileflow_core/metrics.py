@@ -19,6 +19,20 @@ EVENTS_PUBLISHED = Counter(
 PUBLISH_ERRORS = Counter(
     "fileflow_watcher_publish_errors_total", "Publishes that were not confirmed", ["root"]
 )
+EVENTS_COALESCED = Counter(
+    "fileflow_watcher_events_coalesced_total",
+    "Observations merged into one pending for the same path",
+    ["root"],
+)
+BACKLOG = Gauge("fileflow_watcher_backlog_events", "Events waiting to be published")
+BACKLOG_DROPPED = Counter(
+    "fileflow_watcher_backlog_dropped_total",
+    "Times the backlog passed FILEFLOW_MAX_BACKLOG and was dropped for a rescan",
+)
+ROOT_PRESENT = Gauge("fileflow_watcher_root_present", "1 while the root folder exists", ["root"])
+WATCH_POLLING = Gauge(
+    "fileflow_watcher_polling", "1 when the root is polled, 0 with OS notifications", ["root"]
+)
 SCAN_DURATION = Histogram(
     "fileflow_watcher_scan_duration_seconds",
     "Catch-up scan duration",

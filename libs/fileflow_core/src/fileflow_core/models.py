@@ -25,6 +25,7 @@ class FileObservation:
     size: int | None = None
     mtime_ns: int | None = None
     inode: int | None = None
+    source: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

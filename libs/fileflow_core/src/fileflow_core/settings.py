@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from fileflow_core.errors import ConfigError
 
@@ -19,12 +26,22 @@ _ROOT_ID_RE = re.compile(ROOT_ID_PATTERN)
 class RootConfig(BaseModel):
     """One watched folder: ``id`` names it in messages and rows, ``path`` is where it is."""
 
+    model_config = ConfigDict(extra="forbid")
+
     id: str = Field(pattern=ROOT_ID_PATTERN)
     path: Path
+    collection: str | None = Field(default=None, min_length=1, max_length=200)
     include: list[str] = Field(default_factory=list)
     ignore: list[str] = Field(default_factory=list)
+    default_ignores: bool = True
     recursive: bool = True
+    # None: decided from the filesystem type (polling on network and FUSE mounts).
     force_polling: bool | None = None
+    git: bool = False
+
+    @property
+    def collection_name(self) -> str:
+        return self.collection or self.id
 
 
 def _default_state_dir() -> Path:
@@ -39,7 +56,10 @@ def root_id_for(path: Path) -> str:
 
 
 def parse_roots(value: str) -> list[RootConfig]:
-    """Parse ``id=/path,other=/path2`` (or bare paths, id from the folder name)."""
+    """Parse ``id=/path,other=/path2`` (or bare paths, id from the folder name), or a JSON list
+    of root tables as in the TOML file."""
+    if value.lstrip().startswith("["):
+        return [RootConfig.model_validate(item) for item in json.loads(value)]
     roots: list[RootConfig] = []
     for item in filter(None, (part.strip() for part in value.split(","))):
         root_id, sep, path = item.partition("=")
@@ -77,6 +97,8 @@ class Settings(BaseSettings):
 
     debounce_ms: int = Field(default=300, ge=1)
     settle_s: float = Field(default=0.5, ge=0)
+    poll_interval_ms: int = Field(default=1000, ge=50)
+    reconcile_interval_s: float = Field(default=600.0, ge=0)
     max_backlog: int = Field(default=200_000, ge=1)
     publish_window: int = Field(default=500, ge=1, le=10_000)
     publish_timeout_s: float = Field(default=10.0, gt=0)
@@ -89,6 +111,15 @@ class Settings(BaseSettings):
     def _parse_roots(cls, value: Any) -> Any:
         return parse_roots(value) if isinstance(value, str) else value
 
+    @field_validator("roots")
+    @classmethod
+    def _unique_root_ids(cls, roots: list[RootConfig]) -> list[RootConfig]:
+        ids = [root.id for root in roots]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"root ids must be unique, repeated: {', '.join(repeated)}")
+        return roots
+
     @property
     def effective_prefetch(self) -> int:
         return self.prefetch or self.concurrency
@@ -97,13 +128,43 @@ class Settings(BaseSettings):
         return next((root for root in self.roots if root.id == root_id), None)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build settings, turning a validation error into one line that names the variable."""
+def _settings_class(config_file: Path | None) -> type[Settings]:
+    if config_file is None:
+        return Settings
+
+    class FileSettings(Settings):
+        """Environment first, then the TOML file, then defaults."""
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+            return (init_settings, env_settings, toml)
+
+    return FileSettings
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings (environment, then ``config_file`` if given, then defaults), turning a
+    validation error into one line that names the variable."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist or is not a file")
     try:
-        return Settings(**overrides)
-    except ValidationError as exc:
+        return _settings_class(config_file)(**overrides)
+    except ValueError as exc:
+        if not isinstance(exc, ValidationError):
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from None
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
-            problems.append(f"FILEFLOW_{field.upper()}: {error['msg']}")
+            where = "/".join(str(part) for part in error["loc"][1:])
+            problems.append(
+                f"FILEFLOW_{field.upper()}{f' ({where})' if where else ''}: {error['msg']}"
+            )
         raise ConfigError("invalid setting: " + "; ".join(problems)) from None

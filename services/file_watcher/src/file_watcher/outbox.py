@@ -30,19 +30,22 @@ class Outbox(Generic[Key]):
     def __len__(self) -> int:
         return sum(len(lane) for lane in self._lanes)
 
-    def put(self, key: Key, event: FileEvent, *, live: bool = True) -> None:
-        """Queue ``event``; a newer event for the same path replaces the older one."""
+    def put(self, key: Key, event: FileEvent, *, live: bool = True) -> bool:
+        """Queue ``event``; a newer event for the same path replaces the older one (then True)."""
         if not live and (key in self._lanes[0] or key in self._lanes[1]):
-            return  # a live observation is newer than anything a scan saw
+            return True  # a live observation is newer than anything a scan saw
+        replaced = False
         for lane in self._lanes:
             if lane.pop(key, None) is not None:
                 self.coalesced += 1
+                replaced = True
         self._lane(event, live)[key] = event
         if len(self) > self.max_items:
             # Past the bound the backlog is dropped whole; a catch-up scan recomputes it.
             for lane in self._lanes:
                 lane.clear()
             self.overflowed = True
+        return replaced
 
     def take(self, limit: int) -> list[tuple[Key, FileEvent]]:
         taken: list[tuple[Key, FileEvent]] = []

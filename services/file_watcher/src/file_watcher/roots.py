@@ -1,16 +1,22 @@
-"""A watched root at run time: its folder, filter, and what was published for it."""
+"""A watched root at run time: its folder, filter, watch mode, and what was published for it."""
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from file_watcher.filters import PathFilter
+from file_watcher.gitinfo import git_source
+from file_watcher.mounts import detect_filesystem, needs_polling
 from file_watcher.scan import Signature
 from file_watcher.state import WatcherState
+from fileflow_core import metrics
 from fileflow_core.errors import ConfigError
 from fileflow_core.settings import RootConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -19,7 +25,10 @@ class WatchedRoot:
     path: Path
     filter: PathFilter
     state: WatcherState
+    polling: bool = False
+    filesystem: str | None = None
     known: dict[str, Signature] = field(default_factory=dict)
+    source: dict[str, str] | None = None
 
     @property
     def id(self) -> str:
@@ -28,6 +37,14 @@ class WatchedRoot:
     def known_under(self, folder: str) -> list[str]:
         prefix = folder + "/"
         return [path for path in self.known if path.startswith(prefix)]
+
+    def is_present(self) -> bool:
+        """False when the root folder itself is gone (an unmounted share, a removed disk)."""
+        return self.path.is_dir()
+
+    def refresh_source(self) -> None:
+        if self.config.git:
+            self.source = git_source(self.path)
 
 
 def check_root_folder(config: RootConfig) -> Path:
@@ -44,5 +61,32 @@ def check_root_folder(config: RootConfig) -> Path:
 
 def open_root(config: RootConfig, state_dir: Path, queue: str) -> WatchedRoot:
     path = check_root_folder(config)
+    filesystem = detect_filesystem(path)
+    polling = (
+        config.force_polling if config.force_polling is not None else needs_polling(filesystem)
+    )
     state = WatcherState(state_dir, config.id, path, queue)
-    return WatchedRoot(config, path, PathFilter(config.include, config.ignore), state, state.load())
+    root = WatchedRoot(
+        config,
+        path,
+        PathFilter(config.include, config.ignore, defaults=config.default_ignores),
+        state,
+        polling=polling,
+        filesystem=filesystem,
+        known=state.load(),
+    )
+    root.refresh_source()
+    metrics.WATCH_POLLING.labels(root=config.id).set(1 if polling else 0)
+    metrics.ROOT_PRESENT.labels(root=config.id).set(1)
+    log.info(
+        "watching root",
+        extra={
+            "root": config.id,
+            "path": str(path),
+            "filesystem": filesystem,
+            "mode": "polling" if polling else "notify",
+            "known_files": len(root.known),
+            "git": root.source,
+        },
+    )
+    return root

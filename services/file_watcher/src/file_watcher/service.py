@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import stat
@@ -18,7 +19,7 @@ from file_watcher.roots import WatchedRoot, open_root
 from file_watcher.scan import Signature, is_utf8, scan_tree, signature_of
 from file_watcher.settle import Settler
 from fileflow_core import metrics
-from fileflow_core.errors import FileflowError, TransientError
+from fileflow_core.errors import ConfigError, FileflowError, TransientError
 from fileflow_core.messages import FileEvent, Operation
 from fileflow_core.paths import relative_to_root
 from fileflow_core.ports import EventPublisher
@@ -29,6 +30,22 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 PublisherFactory = Callable[[], Awaitable[EventPublisher]]
 MAX_PUBLISH_BACKOFF_S = 30.0
+
+
+def raise_if_watch_limit(exc: OSError, root: WatchedRoot) -> None:
+    """Turn the OS running out of inotify watches into an error that says what to do."""
+    text = str(exc).lower()
+    if exc.errno == errno.ENOSPC or "limit" in text or "no space left" in text:
+        try:
+            current = Path("/proc/sys/fs/inotify/max_user_watches").read_text().strip()
+        except OSError:
+            current = "unknown"
+        raise ConfigError(
+            f"root {root.id!r}: the OS file-watch limit is reached "
+            f"(fs.inotify.max_user_watches = {current}). Raise it, e.g. "
+            "`sysctl fs.inotify.max_user_watches=1048576`, or set force_polling = true "
+            "for this root"
+        ) from exc
 
 
 class Watcher:
@@ -46,6 +63,7 @@ class Watcher:
         self._wakeup = asyncio.Event()
         self._watch_stop = asyncio.Event()
         self._drained = asyncio.Event()
+        self._vanished: set[str] = set()
         self.published = 0
         self.scans_done = 0
 
@@ -84,29 +102,51 @@ class Watcher:
         root = self._roots[key[0]]
         relative = key[1]
         if signature is None:
+            if not root.is_present():
+                # An unmounted share looks like every file deleted: hold, never empty the root.
+                self._report_vanished(root)
+                return
             if relative in root.known or key in self._outbox:
-                self._outbox.put(
-                    key, FileEvent.observed(root.id, relative, Operation.DELETE), live=live
-                )
+                event = FileEvent.observed(root.id, relative, Operation.DELETE)
+                if self._outbox.put(key, event, live=live):
+                    metrics.EVENTS_COALESCED.labels(root=root.id).inc()
         elif root.known.get(relative) != signature:
-            self._outbox.put(
-                key,
-                FileEvent.observed(
-                    root.id,
-                    relative,
-                    Operation.UPSERT,
-                    size=signature.size,
-                    mtime_ns=signature.mtime_ns,
-                    inode=signature.inode,
-                ),
-                live=live,
+            event = FileEvent.observed(
+                root.id,
+                relative,
+                Operation.UPSERT,
+                size=signature.size,
+                mtime_ns=signature.mtime_ns,
+                inode=signature.inode,
+                source=root.source,
             )
+            if self._outbox.put(key, event, live=live):
+                metrics.EVENTS_COALESCED.labels(root=root.id).inc()
+        metrics.BACKLOG.set(len(self._outbox))
         self._wakeup.set()
+
+    def _report_vanished(self, root: WatchedRoot) -> None:
+        if root.id not in self._vanished:
+            self._vanished.add(root.id)
+            metrics.ROOT_PRESENT.labels(root=root.id).set(0)
+            log.error(
+                "root folder vanished; its files are NOT marked deleted. Remount it and "
+                "fileflow catches up",
+                extra={"root": root.id, "path": str(root.path)},
+            )
 
     # --- catch-up -----------------------------------------------------------------------------
 
     async def catch_up(self, root: WatchedRoot) -> int:
         """Compare the disk with what was published; queue only the differences."""
+        if not root.is_present():
+            self._report_vanished(root)
+            return 0
+        if root.id in self._vanished:
+            self._vanished.discard(root.id)
+            metrics.ROOT_PRESENT.labels(root=root.id).set(1)
+            log.info("root folder is back; catching up", extra={"root": root.id})
+        root.refresh_source()
         started = time.perf_counter()
         differences = await asyncio.to_thread(self._differences, root)
         for relative, signature in differences:
@@ -141,6 +181,26 @@ class Watcher:
     # --- live watch ---------------------------------------------------------------------------
 
     async def watch(self, root: WatchedRoot) -> None:
+        """Watch ``root`` until stopped; if the watch ends (root vanished, watcher error) wait
+        for the folder, catch up what was missed, and watch again."""
+        while not self._watch_stop.is_set():
+            try:
+                await self._watch_once(root)
+            except OSError as exc:
+                raise_if_watch_limit(exc, root)
+                log.warning(
+                    "watch failed; restarting it after a catch-up scan",
+                    extra={"root": root.id, "reason": repr(exc)},
+                )
+            if self._watch_stop.is_set():
+                return
+            await asyncio.sleep(1.0)
+            if root.is_present():
+                await self.catch_up(root)
+            else:
+                self._report_vanished(root)
+
+    async def _watch_once(self, root: WatchedRoot) -> None:
         async for changes in watchfiles.awatch(
             root.path,
             watch_filter=None,
@@ -148,22 +208,38 @@ class Watcher:
             step=50,
             stop_event=self._watch_stop,
             recursive=root.config.recursive,
-            force_polling=root.config.force_polling,
+            force_polling=root.polling,
+            poll_delay_ms=self._settings.poll_interval_ms,
             ignore_permission_denied=True,
         ):
             now = time.monotonic()
+            metrics.EVENTS_SEEN.labels(root=root.id).inc(len(changes))
             for _change, raw_path in changes:
-                metrics.EVENTS_SEEN.labels(root=root.id).inc()
                 relative = relative_to_root(root.path, Path(raw_path))
                 if relative is None:
                     continue
+                if (root.id, relative) in self._settler:
+                    metrics.EVENTS_COALESCED.labels(root=root.id).inc()
                 if not is_utf8(relative):
+                    metrics.EVENTS_FILTERED.labels(root=root.id).inc()
                     log.warning(
                         "file name is not valid UTF-8, skipped; rename it to ingest it",
                         extra={"root": root.id, "path": ascii(relative)},
                     )
                     continue
                 self.observe(root, relative, now)
+            if not root.is_present():
+                return
+
+    async def reconcile_loop(self) -> None:
+        """The safety net: a periodic catch-up finds anything the notifications missed."""
+        interval = self._settings.reconcile_interval_s
+        if interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            for root in self._roots.values():
+                await self.catch_up(root)
 
     async def settle_loop(self) -> None:
         tick = max(0.05, min(0.25, self._settings.settle_s / 2))
@@ -209,10 +285,15 @@ class Watcher:
                 )
                 await asyncio.sleep(delay)
                 continue
-            failures = 0
             await self._confirmed(batch)
+            if failures:
+                failures = 0
+                log.info("publishing again; catching up on every root")
+                for root in self._roots.values():
+                    await self.catch_up(root)
             if self._outbox.overflowed:
                 self._outbox.overflowed = False
+                metrics.BACKLOG_DROPPED.inc()
                 log.warning(
                     "backlog overflowed and was dropped; rescanning every root",
                     extra={"max_backlog": self._settings.max_backlog},
@@ -234,6 +315,7 @@ class Watcher:
                 present.append((relative, signature))
             metrics.EVENTS_PUBLISHED.labels(root=root_id, op=event.op.value).inc()
         self.published += len(batch)
+        metrics.BACKLOG.set(len(self._outbox))
         for root_id, (present, deleted) in by_root.items():
             await asyncio.to_thread(self._roots[root_id].state.apply, present, deleted)
 
@@ -269,6 +351,7 @@ async def run_watcher(
     tasks = [
         asyncio.create_task(watcher.publish_loop(), name="publish"),
         asyncio.create_task(watcher.settle_loop(), name="settle"),
+        asyncio.create_task(watcher.reconcile_loop(), name="reconcile"),
     ]
     tasks += [asyncio.create_task(watcher.watch(root), name=f"watch:{root.id}") for root in roots]
     try:

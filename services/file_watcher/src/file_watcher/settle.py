@@ -41,5 +41,8 @@ class Settler(Generic[K, S]):
     def pending_keys(self) -> list[K]:
         return list(self._pending)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._pending
+
     def __len__(self) -> int:
         return len(self._pending)

@@ -78,7 +78,13 @@ class FileHandler:
             return Result.FAILED
         metrics.STAGE_DURATION.labels(stage="hash").observe(time.perf_counter() - started)
         observation = FileObservation(
-            event.root_id, event.path, base.observed_at, digest.size, digest.mtime_ns, digest.inode
+            event.root_id,
+            event.path,
+            base.observed_at,
+            digest.size,
+            digest.mtime_ns,
+            digest.inode,
+            event.source,
         )
         seen = not event.reprocess and await self.cache.seen(digest.sha256)
         content = None

@@ -31,6 +31,9 @@ async def run_ingestor(
     store = await PostgresDocumentStore.open(
         settings.database_url, max_connections=min(20, settings.concurrency)
     )
+    await store.register_roots(
+        [(root.id, root.collection_name, str(root.path)) for root in settings.roots]
+    )
     cache = RedisSeenHashCache.from_url(
         settings.redis_url, key_prefix=settings.redis_key_prefix, ttl_s=settings.cache_ttl_s
     )

@@ -19,17 +19,17 @@ Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 # A stale observation never overwrites a newer one; an identical one writes nothing.
 _UPSERT_PRESENT = """
 INSERT INTO files AS f (root_id, path, content_sha256, size, mtime_ns, inode,
-                        status, error, attempts, deleted, deleted_at, observed_at)
-VALUES ($1, $2, $3, $4, $5, $6, 'completed', NULL, $7, false, NULL, $8)
+                        status, error, attempts, deleted, deleted_at, observed_at, source)
+VALUES ($1, $2, $3, $4, $5, $6, 'completed', NULL, $7, false, NULL, $8, $9::jsonb)
 ON CONFLICT (root_id, path) DO UPDATE SET
     content_sha256 = EXCLUDED.content_sha256, size = EXCLUDED.size,
     mtime_ns = EXCLUDED.mtime_ns, inode = EXCLUDED.inode, status = 'completed', error = NULL,
     attempts = EXCLUDED.attempts, deleted = false, deleted_at = NULL,
-    observed_at = EXCLUDED.observed_at, updated_at = now()
+    observed_at = EXCLUDED.observed_at, source = EXCLUDED.source, updated_at = now()
 WHERE (f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at)
-  AND (f.content_sha256, f.size, f.mtime_ns, f.inode, f.status, f.deleted)
+  AND (f.content_sha256, f.size, f.mtime_ns, f.inode, f.status, f.deleted, f.source)
       IS DISTINCT FROM (EXCLUDED.content_sha256, EXCLUDED.size, EXCLUDED.mtime_ns,
-                        EXCLUDED.inode, 'completed', false)
+                        EXCLUDED.inode, 'completed', false, EXCLUDED.source)
 RETURNING id
 """
 
@@ -162,6 +162,7 @@ class PostgresDocumentStore:
                     observation.inode,
                     attempts,
                     observation.observed_at,
+                    observation.source,
                 )
             return written is not None
 
@@ -225,6 +226,17 @@ class PostgresDocumentStore:
                 error[:2000],
                 attempts,
                 observation.observed_at,
+            )
+        )
+
+    async def register_roots(self, roots: list[tuple[str, str, str]]) -> None:
+        """Record (id, collection, path) of the configured roots."""
+        await self._run(
+            lambda conn: conn.executemany(
+                "INSERT INTO roots (id, collection, path) VALUES ($1, $2, $3)"
+                " ON CONFLICT (id) DO UPDATE SET collection = EXCLUDED.collection,"
+                " path = EXCLUDED.path, updated_at = now()",
+                roots,
             )
         )
 
