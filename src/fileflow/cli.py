@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -24,6 +25,7 @@ app = typer.Typer(
     "Settings come from FILEFLOW_* environment variables (see the README).",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 
 RootsArg = Annotated[
@@ -34,9 +36,25 @@ RootsArg = Annotated[
 ]
 
 
-def _settings(roots: list[str] | None = None) -> Settings:
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="FILEFLOW_CONFIG",
+            help="TOML file with settings and roots (see docs/configuration.md); FILEFLOW_* win.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = config
+
+
+def _settings(ctx: typer.Context, roots: list[str] | None = None) -> Settings:
     try:
-        settings = load_settings()
+        settings = load_settings(ctx.obj)
         if roots:
             settings = settings.model_copy(update={"roots": parse_roots(",".join(roots))})
     except (FileflowError, ValueError) as exc:
@@ -50,31 +68,31 @@ def _fail(message: str) -> typer.Exit:
 
 
 @app.command()
-def watch(roots: RootsArg = None) -> None:
+def watch(ctx: typer.Context, roots: RootsArg = None) -> None:
     """Watch folders and publish their changes to RabbitMQ (the file_watcher service)."""
-    raise typer.Exit(run_main(serve_watcher, _settings(roots)))
+    raise typer.Exit(run_main(serve_watcher, _settings(ctx, roots)))
 
 
 @app.command()
-def ingest(roots: RootsArg = None) -> None:
+def ingest(ctx: typer.Context, roots: RootsArg = None) -> None:
     """Consume change events and store files in PostgreSQL (the ingestor service)."""
-    raise typer.Exit(run_main(serve_ingestor, _settings(roots)))
+    raise typer.Exit(run_main(serve_ingestor, _settings(ctx, roots)))
 
 
 @app.command()
-def run(roots: RootsArg = None) -> None:
+def run(ctx: typer.Context, roots: RootsArg = None) -> None:
     """Watcher and ingestor together in one process: the simplest way to run fileflow."""
 
     async def serve_both(settings: Settings, stop: asyncio.Event) -> None:
         await asyncio.gather(serve_ingestor(settings, stop), serve_watcher(settings, stop))
 
-    raise typer.Exit(run_main(serve_both, _settings(roots)))
+    raise typer.Exit(run_main(serve_both, _settings(ctx, roots)))
 
 
 @app.command()
-def migrate() -> None:
+def migrate(ctx: typer.Context) -> None:
     """Create the database if needed and apply the schema migrations (idempotent)."""
-    settings = _settings()
+    settings = _settings(ctx)
     try:
         applied = asyncio.run(apply_migrations(settings.database_url))
     except FileflowError as exc:
@@ -84,10 +102,11 @@ def migrate() -> None:
 
 @app.command()
 def status(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
 ) -> None:
     """Files in the database by status."""
-    settings = _settings()
+    settings = _settings(ctx)
 
     async def counts() -> dict[str, int]:
         await apply_migrations(settings.database_url)

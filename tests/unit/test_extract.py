@@ -6,7 +6,9 @@ import random
 
 import pytest
 
-from ingestor.extract import OCTET_STREAM, basic_metadata, sniff_mime
+from ingestor.extract import content_from, unextracted
+from ingestor.extractors import Extraction, sniff_mime
+from ingestor.extractors.sniff import OCTET_STREAM
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(17)
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< >>\nendobj\n"
@@ -50,14 +52,16 @@ def test_name_does_not_matter() -> None:
     assert sniff_mime(b"hello " + PNG) != "image/png"
 
 
-def test_basic_metadata_reports_text_encoding() -> None:
-    mime, metadata = basic_metadata("naïve café\n".encode() * 4, size=1234)
-    assert mime == "text/plain"
-    assert metadata["size"] == 1234
-    assert metadata["encoding"] == "utf_8"
+def test_unextracted_keeps_the_sniffed_type_and_says_why() -> None:
+    content = unextracted("ab" * 32, 10**9, PNG, "skipped: too large")
+    assert content.mime_type == "image/png"
+    assert content.metadata == {"size": 10**9, "extraction": "skipped: too large"}
+    assert content.extraction_status == "skipped"
 
 
-def test_basic_metadata_binary_has_no_encoding() -> None:
-    mime, metadata = basic_metadata(PNG, size=len(PNG))
-    assert mime == "image/png"
-    assert metadata == {"size": len(PNG)}
+def test_content_from_an_extraction_with_an_error_is_failed() -> None:
+    extraction = Extraction("application/pdf", {"size": 3, "pages": 2}, ("a", "b"), "truncated PDF")
+    content = content_from("cd" * 32, 3, extraction)
+    assert content.extraction_status == "failed"
+    assert content.extraction_error == "truncated PDF"
+    assert content.chunks == ("a", "b")

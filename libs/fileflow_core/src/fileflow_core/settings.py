@@ -8,7 +8,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -91,6 +98,10 @@ class Settings(BaseSettings):
     read_chunk_bytes: int = Field(default=1 << 20, ge=4096)
     extract_max_bytes: int = Field(default=100 << 20, ge=0)
     extract_workers: int = Field(default=2, ge=1, le=64)
+    extract_timeout_s: float = Field(default=60.0, gt=0)
+    extract_memory_bytes: int = Field(default=1 << 30, ge=256 << 20)
+    chunk_chars: int = Field(default=2000, ge=100)
+    chunk_overlap_chars: int = Field(default=200, ge=0)
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_base_delay_s: float = Field(default=1.0, gt=0)
     cache_ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
@@ -119,6 +130,14 @@ class Settings(BaseSettings):
         if repeated:
             raise ValueError(f"root ids must be unique, repeated: {', '.join(repeated)}")
         return roots
+
+    @model_validator(mode="after")
+    def _overlap_below_chunk(self) -> Settings:
+        if self.chunk_overlap_chars >= self.chunk_chars:
+            raise ValueError(
+                "FILEFLOW_CHUNK_OVERLAP_CHARS must be smaller than FILEFLOW_CHUNK_CHARS"
+            )
+        return self
 
     @property
     def effective_prefetch(self) -> int:

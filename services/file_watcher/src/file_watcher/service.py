@@ -72,6 +72,10 @@ class Watcher:
     def observe(self, root: WatchedRoot, relative: str, now: float) -> None:
         """Note what is at ``relative`` now; folders are expanded, other kinds count as gone."""
         absolute = root.path / relative
+        if "/" in relative and os.path.realpath(absolute.parent) != str(absolute.parent):
+            # Reached through a symlinked folder (the OS watcher follows them): not ours.
+            metrics.EVENTS_FILTERED.labels(root=root.id).inc()
+            return
         try:
             info = os.lstat(absolute)
         except OSError:
@@ -259,6 +263,19 @@ class Watcher:
 
     # --- publish ------------------------------------------------------------------------------
 
+    async def connect(self) -> bool:
+        """Open the publisher (declaring the queues) now; if the broker is down, the publish
+        loop keeps trying while the watcher watches and holds a backlog."""
+        try:
+            self._publisher = await self._publisher_factory()
+        except FileflowError as exc:
+            log.warning(
+                "broker unreachable at start; watching anyway and publishing later",
+                extra={"reason": str(exc)},
+            )
+            return False
+        return True
+
     async def publish_loop(self) -> None:
         failures = 0
         while True:
@@ -355,6 +372,7 @@ async def run_watcher(
     ]
     tasks += [asyncio.create_task(watcher.watch(root), name=f"watch:{root.id}") for root in roots]
     try:
+        await watcher.connect()
         for root in roots:
             await watcher.catch_up(root)
         if started is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from fileflow_core.broker.rabbitmq import RabbitConsumer, connect
 from fileflow_core.broker.topology import Topology
@@ -13,7 +12,7 @@ from fileflow_core.settings import Settings
 from fileflow_core.store.migrate import migrate
 from fileflow_core.store.postgres import PostgresDocumentStore
 from ingestor.consume import DeliveryProcessor
-from ingestor.extract import HeadSniffExtractor
+from ingestor.extract import PoolExtractor
 from ingestor.handle import FileHandler
 
 log = logging.getLogger(__name__)
@@ -37,11 +36,11 @@ async def run_ingestor(
     cache = RedisSeenHashCache.from_url(
         settings.redis_url, key_prefix=settings.redis_key_prefix, ttl_s=settings.cache_ttl_s
     )
-    executor = ThreadPoolExecutor(settings.extract_workers, thread_name_prefix="extract")
+    extractor = PoolExtractor(settings)
     connection = await connect(
         settings.amqp_url, name="fileflow-ingestor", timeout_s=settings.connect_timeout_s
     )
-    handler = FileHandler(settings, store, cache, HeadSniffExtractor(executor))
+    handler = FileHandler(settings, store, cache, extractor)
     processor = DeliveryProcessor(handler, store, settings.concurrency)
     consumer = RabbitConsumer(
         connection, topology_for(settings), prefetch=settings.effective_prefetch
@@ -70,7 +69,7 @@ async def run_ingestor(
     finally:
         await consumer.close()
         await connection.close()
-        executor.shutdown(wait=False, cancel_futures=True)
+        await extractor.close()
         await cache.close()
         await store.close()
     log.info("ingestor stopped")

@@ -1,0 +1,75 @@
+"""MIME type from the content's first bytes, never from the file name."""
+
+from __future__ import annotations
+
+import puremagic
+from charset_normalizer import from_bytes
+
+OCTET_STREAM = "application/octet-stream"
+EMPTY = "application/x-empty"
+HEAD_BYTES = 16 * 1024
+
+# Checked before puremagic: the formats we parse, with one canonical name each.
+_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"%PDF-", 0, "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"OggS", 0, "audio/ogg"),
+    (b"fLaC", 0, "audio/flac"),
+    (b"ID3", 0, "audio/mpeg"),
+)
+_RIFF_KINDS = {b"WEBP": "image/webp", b"WAVE": "audio/wav"}
+_TEXT_BOMS = (
+    b"\xff\xfe\x00\x00",
+    b"\x00\x00\xfe\xff",
+    b"\xef\xbb\xbf",
+    b"\xff\xfe",
+    b"\xfe\xff",
+)
+# puremagic's names for the same formats.
+_ALIASES = {
+    "audio/wave": "audio/wav",
+    "audio/x-wav": "audio/wav",
+    "audio/x-flac": "audio/flac",
+    "audio/mp3": "audio/mpeg",
+    "application/ogg": "audio/ogg",
+}
+
+
+def sniff_mime(head: bytes) -> str:
+    """MIME type of a content from its first bytes (``HEAD_BYTES`` are plenty)."""
+    if not head:
+        return EMPTY
+    for magic, offset, mime in _SIGNATURES:
+        if head.startswith(magic, offset):
+            return mime
+    if head.startswith(b"RIFF") and head[8:12] in _RIFF_KINDS:
+        return _RIFF_KINDS[head[8:12]]
+    if head.startswith(_TEXT_BOMS):  # before the MPEG check: FF FE looks like a frame sync
+        return "text/plain"
+    if _is_mpeg_audio_frame(head):
+        return "audio/mpeg"
+    try:
+        matches = puremagic.magic_string(head)
+    except (puremagic.PureError, ValueError):
+        matches = []
+    for match in matches:
+        if match.mime_type:
+            mime = str(match.mime_type)
+            return _ALIASES.get(mime, mime)
+    if b"\x00" not in head and from_bytes(head).best() is not None:
+        return "text/plain"
+    return OCTET_STREAM
+
+
+def _is_mpeg_audio_frame(head: bytes) -> bool:
+    """An MPEG audio frame header (an MP3 without ID3 tag): sync bits and valid fields."""
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    version = (head[1] >> 3) & 0b11
+    layer = (head[1] >> 1) & 0b11
+    bitrate_index = head[2] >> 4
+    samplerate_index = (head[2] >> 2) & 0b11
+    return version != 0b01 and layer != 0 and bitrate_index != 0xF and samplerate_index != 0b11

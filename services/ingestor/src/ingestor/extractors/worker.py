@@ -1,0 +1,104 @@
+"""The work done in a worker process: read a file once, verify its hash, parse it."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import stat
+import warnings
+from typing import Any
+
+from ingestor.extractors.model import ContentChanged, Extraction, ExtractionFailed
+from ingestor.extractors.registry import extractor_for
+from ingestor.extractors.sniff import HEAD_BYTES, sniff_mime
+from ingestor.extractors.text import check_chunking, chunk_text
+
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+_READ_BYTES = 1024 * 1024
+
+
+def extract_file(
+    path: str,
+    expected_sha256: str,
+    *,
+    chunk_chars: int = 2000,
+    overlap_chars: int = 200,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Extraction:
+    """Metadata and text chunks of the file at ``path``, which must hash to ``expected_sha256``.
+
+    The MIME type comes from the content. Parser failures come back as ``Extraction.error``;
+    raises only ``ContentChanged`` and the ``OSError`` of opening or reading the file. A content
+    over ``max_bytes`` is hashed whole but gets generic metadata only.
+    """
+    check_chunking(chunk_chars, overlap_chars)
+    data, size = read_verified(path, expected_sha256, max_bytes)
+    mime = sniff_mime(data[:HEAD_BYTES])
+    metadata: dict[str, Any] = {"size": size, "mime_type": mime}
+    if size > max_bytes:
+        metadata["extraction"] = f"skipped: larger than {max_bytes} bytes"
+        return Extraction(mime, metadata)
+    extractor = extractor_for(mime)
+    if extractor is None:
+        return Extraction(mime, metadata)
+    texts: tuple[str, ...] = ()
+    error: str | None = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found, texts = extractor(data, mime)
+    except ExtractionFailed as exc:
+        found, texts, error = exc.metadata, exc.texts, exc.reason
+    except MemoryError:
+        found, error = {}, "out of memory while parsing"
+    except Exception as exc:  # any parser bug or hostile input ends here, not in the service
+        found, error = {}, f"parser error: {type(exc).__name__}: {exc}"
+    metadata |= {key: value for key, value in found.items() if key not in metadata}
+    chunks = chunk_text(clean_text("\n\n".join(texts)), chunk_chars, overlap_chars)
+    return Extraction(mime, json_safe(metadata), chunks, error)
+
+
+def read_verified(path: str, expected_sha256: str, max_bytes: int) -> tuple[bytes, int]:
+    """(the first ``max_bytes`` bytes, the size), read once and hashed while read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ContentChanged(f"no longer a regular file ({stat.filemode(mode)})")
+        digest = hashlib.sha256()
+        blocks: list[bytes] = []
+        kept = size = 0
+        while block := os.read(fd, _READ_BYTES):
+            digest.update(block)
+            size += len(block)
+            if kept < max_bytes:
+                blocks.append(block[: max_bytes - kept])
+                kept += len(blocks[-1])
+    finally:
+        os.close(fd)
+    if digest.hexdigest() != expected_sha256.lower():
+        raise ContentChanged(f"content hashes to {digest.hexdigest()}, not {expected_sha256}")
+    return b"".join(blocks), size
+
+
+def clean_text(text: str) -> str:
+    """Text PostgreSQL and orjson accept: no NUL characters, no lone surrogates."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def json_safe(value: object) -> Any:
+    """``value`` as plain JSON types: parsers hand back str and number subclasses, bytes, NaN."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, bytes):
+        return clean_text(value.decode("latin-1"))
+    if isinstance(value, dict):
+        return {clean_text(str(key)): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return clean_text(str(value))

@@ -1,0 +1,209 @@
+"""The watcher on a real filesystem and a real RabbitMQ: what it publishes, and when."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from fileflow_core.messages import FileEvent, Operation, decode_event
+from fileflow_core.settings import RootConfig, Settings
+from tests import pipeline
+from tests.pipeline import Db
+from tests.proxy import tcp_proxy
+from tests.support import AMQP_URL, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+class Published:
+    """Drains what the watcher put on the work queue."""
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        self.events: list[FileEvent] = []
+
+    async def drain(self) -> list[FileEvent]:
+        connection = await aio_pika.connect(AMQP_URL)
+        try:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(self.queue, passive=True)
+            while (message := await queue.get(fail=False, no_ack=True)) is not None:
+                self.events.append(decode_event(message.body))
+        finally:
+            await connection.close()
+        return self.events
+
+    async def settle(self, quiet_s: float = 1.5, timeout_s: float = 60) -> list[FileEvent]:
+        """Drain until nothing new arrives for ``quiet_s``."""
+        deadline = time.monotonic() + timeout_s
+        last_count, last_change = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            count = len(await self.drain())
+            if count != last_count:
+                last_count, last_change = count, time.monotonic()
+            elif time.monotonic() - last_change >= quiet_s:
+                return self.events
+            await asyncio.sleep(0.2)
+        return self.events
+
+    def ops(self) -> set[tuple[str, str]]:
+        return {(event.op.value, event.path) for event in self.events}
+
+
+def quick(settings: Settings, **update: object) -> Settings:
+    return settings.model_copy(update={"settle_s": 0.3, "debounce_ms": 50, **update})
+
+
+async def test_ten_thousand_new_files_give_exactly_one_upsert_each(
+    settings: Settings, root_dir: Path
+) -> None:
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings)):
+        for folder in range(10):
+            (root_dir / f"d{folder}").mkdir()
+        for i in range(10_000):
+            (root_dir / f"d{i % 10}" / f"f{i}.txt").write_bytes(b"x%d" % i)
+        events = await published.settle(quiet_s=2.0, timeout_s=120)
+    paths = Counter(event.path for event in events)
+    assert len(events) == 10_000, f"{len(events)} messages"
+    assert max(paths.values()) == 1
+    assert {event.op for event in events} == {Operation.UPSERT}
+
+
+async def test_a_file_written_in_twenty_steps_gives_one_message_after_the_last_write(
+    settings: Settings, root_dir: Path
+) -> None:
+    published = Published(settings.queue_name)
+    target = root_dir / "growing.log"
+    async with pipeline.watcher(quick(settings, settle_s=0.5)):
+        for step in range(20):
+            with target.open("ab") as handle:
+                handle.write(b"line %d\n" % step)
+            await asyncio.sleep(0.1)
+        last_write = time.time()
+        events = await published.settle(quiet_s=1.5)
+    assert len(events) == 1
+    assert events[0].size == target.stat().st_size
+    assert events[0].seen_at.timestamp() >= last_write
+
+
+async def test_rename_move_delete_and_short_lived_files(settings: Settings, root_dir: Path) -> None:
+    (root_dir / "a").mkdir()
+    (root_dir / "b").mkdir()
+    (root_dir / "a" / "old.txt").write_text("renamed")
+    (root_dir / "a" / "moving.txt").write_text("moved")
+    (root_dir / "doomed.txt").write_text("deleted")
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings)):
+        await published.settle(quiet_s=1.0)
+        published.events.clear()
+        (root_dir / "a" / "old.txt").rename(root_dir / "a" / "new.txt")
+        (root_dir / "a" / "moving.txt").rename(root_dir / "b" / "moving.txt")
+        (root_dir / "doomed.txt").unlink()
+        short = root_dir / "blink.txt"
+        short.write_text("here and gone")
+        short.unlink()
+        await published.settle(quiet_s=1.5)
+    assert published.ops() == {
+        ("delete", "a/old.txt"),
+        ("upsert", "a/new.txt"),
+        ("delete", "a/moving.txt"),
+        ("upsert", "b/moving.txt"),
+        ("delete", "doomed.txt"),
+    }
+    assert len(published.events) == 5
+
+
+async def test_restart_publishes_exactly_what_changed_while_stopped(
+    settings: Settings, root_dir: Path
+) -> None:
+    for i in range(200):
+        (root_dir / f"f{i}.txt").write_text(f"v1 {i}")
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings)):
+        assert len(await published.settle(quiet_s=1.0)) == 200
+    published.events.clear()
+    for i in range(50):
+        (root_dir / f"f{i}.txt").write_text(f"v2 {i} changed")
+    for i in range(50, 100):
+        (root_dir / f"f{i}.txt").unlink()
+    for i in range(100):
+        (root_dir / f"new{i}.txt").write_text(f"new {i}")
+    async with pipeline.watcher(quick(settings)) as running:
+        events = await published.settle(quiet_s=1.0)
+        watcher = await running.halt()
+    expected = (
+        {("upsert", f"f{i}.txt") for i in range(50)}
+        | {("delete", f"f{i}.txt") for i in range(50, 100)}
+        | {("upsert", f"new{i}.txt") for i in range(100)}
+    )
+    assert published.ops() == expected
+    assert len(events) == 200
+    assert watcher.published == 200
+
+
+async def test_ignore_patterns_and_symlinks_out_of_the_root_are_respected(
+    settings: Settings, root_dir: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("never read")
+    (root_dir / "link-to-file").symlink_to(outside / "secret.txt")
+    (root_dir / "link-to-dir").symlink_to(outside, target_is_directory=True)
+    rooted = quick(settings, roots=[RootConfig(id="lib", path=root_dir, ignore=["*.log", "tmp/"])])
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(rooted):
+        (root_dir / "keep.txt").write_text("kept")
+        (root_dir / "noise.log").write_text("ignored by pattern")
+        (root_dir / "draft.txt.swp").write_text("ignored by default")
+        (root_dir / "tmp").mkdir()
+        (root_dir / "tmp" / "x.txt").write_text("ignored folder")
+        (root_dir / "late-link").symlink_to(outside / "secret.txt")
+        (outside / "more.txt").write_text("outside, seen through a linked folder")
+        await published.settle(quiet_s=1.5)
+    assert published.ops() == {("upsert", "keep.txt")}
+
+
+async def test_rabbitmq_unreachable_for_a_while_then_everything_is_ingested_once(
+    settings: Settings, root_dir: Path
+) -> None:
+    db = Db(settings.database_url)
+    async with tcp_proxy("127.0.0.1", 5672) as proxy:
+        watcher_settings = quick(settings, amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
+        async with pipeline.ingestor(settings), pipeline.watcher(watcher_settings) as running:
+            proxy.cut()
+            for i in range(1000):
+                (root_dir / f"during-outage-{i}.txt").write_text(f"written while down {i}")
+            await asyncio.sleep(10)
+            proxy.restore()
+            rows = await wait_until(
+                db.live_files,
+                lambda r: len(r) == 1000,
+                timeout_s=90,
+                what="1000 files after the outage",
+            )
+            watcher = await running.halt()
+    assert len(rows) == 1000
+    assert await db.fetchval("SELECT count(*) FROM files") == 1000
+    assert watcher.published >= 1000
+
+
+async def test_a_vanished_root_is_not_emptied(settings: Settings, root_dir: Path) -> None:
+    for i in range(20):
+        (root_dir / f"f{i}.txt").write_text(str(i))
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings)):
+        await published.settle(quiet_s=1.0)
+        published.events.clear()
+        parked = root_dir.with_name("parked")
+        os.rename(root_dir, parked)  # what an unmount looks like from inside
+        await published.settle(quiet_s=1.5)
+        os.rename(parked, root_dir)
+        await asyncio.sleep(0.5)
+    assert not [event for event in published.events if event.op is Operation.DELETE]

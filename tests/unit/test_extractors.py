@@ -1,0 +1,550 @@
+"""Extractors by MIME type, and the worker pool that times out and caps them.
+
+Every sample is built here: no downloads. Pool tests share one pool whose test-only extract
+function hangs, allocates or crashes when the file's name asks it to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import signal
+import struct
+import time
+import wave
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from PIL import ExifTags, Image
+from pypdf import PdfWriter
+
+from ingestor.extractors import (
+    ContentChanged,
+    Extraction,
+    ExtractionPool,
+    extract_file,
+    sniff_mime,
+)
+from ingestor.extractors.text import chunk_text
+
+pytestmark = pytest.mark.timeout(30)
+
+
+# --- samples -------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> tuple[str, str]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path), hashlib.sha256(data).hexdigest()
+
+
+def _extract(tmp_path: Path, name: str, data: bytes, **options: int) -> Extraction:
+    path, sha256 = _write(tmp_path, name, data)
+    result = extract_file(path, sha256, **options)
+    orjson.dumps(result.metadata)  # what the store will do with it
+    return result
+
+
+def _pdf_with_metadata(pages: int = 2) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=200, height=200)
+    writer.add_metadata({"/Title": "Quarterly", "/Author": "Ada", "/Producer": "fileflow tests"})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _pdf_with_text(lines: list[str]) -> bytes:
+    """A minimal PDF whose one page shows ``lines`` in Helvetica."""
+    ops = ["BT", "/F1 12 Tf", "14 TL", "72 720 Td"] + [f"({line}) '" for line in lines] + ["ET"]
+    return _one_page_pdf(b"<< /Length %d >>", "\n".join(ops).encode())
+
+
+def _pdf_stream_bomb(decoded_bytes: int) -> bytes:
+    """A PDF whose page content inflates to ``decoded_bytes`` of text operators."""
+    block = b"BT /F1 12 Tf (x) Tj ET\n" * 50_000
+    compressor = zlib.compressobj(9)
+    parts = [compressor.compress(block) for _ in range(decoded_bytes // len(block) + 1)]
+    stream = b"".join(parts) + compressor.flush()
+    return _one_page_pdf(b"<< /Length %d /Filter /FlateDecode >>", stream)
+
+
+def _one_page_pdf(stream_dict: bytes, stream: bytes) -> bytes:
+    """A one-page PDF with a Helvetica font, the given content stream and a correct xref."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        stream_dict % len(stream) + b"\nstream\n" + stream + b"\nendstream",
+        b"<< /Title (Hand made) /Producer (a text editor) >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref_at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\n" % (len(objects) + 1)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref_at
+    return bytes(out)
+
+
+def _encrypted_pdf() -> bytes:
+    writer = PdfWriter(clone_from=io.BytesIO(_pdf_with_metadata(pages=3)))
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _image(fmt: str, exif: Image.Exif | None = None) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), "teal").save(out, fmt, **({"exif": exif} if exif else {}))
+    return out.getvalue()
+
+
+def _camera_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif[0x0110] = "EOS 5D"
+    exif.get_ifd(ExifTags.IFD.Exif)[0x9003] = "2021:06:01 12:34:56"
+    return exif
+
+
+def _png_bomb(side: int) -> bytes:
+    """A valid 1-bit PNG of side x side pixels, all zero: tiny on disk, huge when decoded."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    row = bytes(1 + (side + 7) // 8)  # filter byte + packed bits
+    compressor = zlib.compressobj(9)
+    rows_per_block = 2000
+    parts = []
+    for start in range(0, side, rows_per_block):
+        parts.append(compressor.compress(row * min(rows_per_block, side - start)))
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"".join(parts))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _wav(seconds: float = 1.0, rate: int = 8000, channels: int = 1) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(b"\x00\x00" * channels * int(rate * seconds))
+    return out.getvalue()
+
+
+def _id3_frame(frame_id: bytes, text: bytes) -> bytes:
+    body = b"\x00" + text  # encoding byte: Latin-1
+    return frame_id + struct.pack(">I", len(body)) + b"\x00\x00" + body
+
+
+def _id3(frames: bytes, declared_size: int | None = None) -> bytes:
+    size = len(frames) if declared_size is None else declared_size
+    synchsafe = bytes((size >> shift) & 0x7F for shift in (21, 14, 7, 0))
+    return b"ID3\x03\x00\x00" + synchsafe + frames
+
+
+_MP3_FRAME = b"\xff\xfb\x90\x64" + bytes(413)  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
+
+
+# --- MIME sniffing -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "mime"),
+    [
+        (_pdf_with_metadata(), "application/pdf"),
+        (_image("PNG"), "image/png"),
+        (_image("JPEG"), "image/jpeg"),
+        (_image("GIF"), "image/gif"),
+        (_image("WEBP"), "image/webp"),
+        (_id3(_id3_frame(b"TIT2", b"x")) + _MP3_FRAME, "audio/mpeg"),
+        (_MP3_FRAME * 3, "audio/mpeg"),
+        (b"OggS\x00\x02" + bytes(64), "audio/ogg"),
+        (b"fLaC\x00\x00\x00\x22" + bytes(64), "audio/flac"),
+        (_wav(0.01), "audio/wav"),
+        (b"plain words\n", "text/plain"),
+        ("UTF-16 with a BOM".encode("utf-16"), "text/plain"),
+        (b"", "application/x-empty"),
+        (b"\x00\x01\x02\x03" + bytes(range(256)) * 8, "application/octet-stream"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_sniff_recognises_formats_by_content(data: bytes, mime: str) -> None:
+    assert sniff_mime(data) == mime
+
+
+def test_content_not_name_decides(tmp_path: Path) -> None:
+    result = _extract(tmp_path, "holiday.jpg", _pdf_with_metadata())
+
+    assert result.mime_type == "application/pdf"
+    assert result.metadata["pages"] == 2
+    assert result.error is None
+
+
+# --- text ----------------------------------------------------------------------------------
+
+_FRENCH = "Café crème brûlée, naïve façade à l'été. Où est la gare? Ça va très bien.\n" * 3
+_JAPANESE = "日本語のテキストです。これはシフトJISでエンコードされています。\n東京は首都です。\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Grüße, 世界! naïve ☃\nsecond line\n", "utf-8"),
+        (_FRENCH, "latin-1"),
+        ("UTF-16 text, ünïcödé and 日本語\nline two\n", "utf-16"),
+        (_JAPANESE, "shift_jis"),
+    ],
+)
+def test_text_is_decoded_whatever_its_encoding(tmp_path: Path, text: str, encoding: str) -> None:
+    result = _extract(tmp_path, "notes.bin", text.encode(encoding))
+
+    assert result.mime_type == "text/plain"
+    assert result.error is None
+    assert result.chunks == (text,)
+    assert result.metadata["lines"] == len(text.splitlines())
+    assert result.metadata["words"] == len(text.split())
+    assert result.metadata["size"] == len(text.encode(encoding))
+
+
+def test_text_is_cut_into_overlapping_chunks(tmp_path: Path) -> None:
+    text = "".join(f"word{n:03d} " for n in range(100))  # 800 characters
+
+    result = _extract(tmp_path, "a.txt", text.encode(), chunk_chars=300, overlap_chars=50)
+
+    assert [len(chunk) for chunk in result.chunks] == [300, 300, 300]
+    assert result.chunks[0][-50:] == result.chunks[1][:50]
+    assert result.chunks[1][-50:] == result.chunks[2][:50]
+    assert result.chunks[-1].endswith(text[-50:])
+
+
+def test_chunking_rejects_an_overlap_as_large_as_the_chunk() -> None:
+    with pytest.raises(ValueError, match="overlap_chars"):
+        chunk_text("abc", 10, 10)
+    assert chunk_text("", 10, 2) == ()
+    assert chunk_text("abc", 10, 2) == ("abc",)
+
+
+# --- PDF -----------------------------------------------------------------------------------
+
+
+def test_pdf_metadata(tmp_path: Path) -> None:
+    result = _extract(tmp_path, "report.pdf", _pdf_with_metadata())
+
+    assert result.error is None
+    assert result.metadata | {"size": 0} == {
+        "size": 0,
+        "mime_type": "application/pdf",
+        "pages": 2,
+        "title": "Quarterly",
+        "author": "Ada",
+        "producer": "fileflow tests",
+    }
+
+
+def test_pdf_text_becomes_chunks(tmp_path: Path) -> None:
+    lines = [f"Line {n} of the hand made document" for n in range(20)]
+
+    result = _extract(tmp_path, "doc.pdf", _pdf_with_text(lines), chunk_chars=200, overlap_chars=20)
+
+    assert result.error is None
+    assert result.metadata["pages"] == 1
+    assert result.metadata["title"] == "Hand made"
+    assert len(result.chunks) > 1
+    joined = result.chunks[0] + "".join(chunk[20:] for chunk in result.chunks[1:])
+    assert [line.strip() for line in joined.splitlines()] == lines
+
+
+def test_encrypted_pdf_fails_with_page_count(tmp_path: Path) -> None:
+    result = _extract(tmp_path, "secret.pdf", _encrypted_pdf())
+
+    assert result.error == "encrypted PDF"
+    assert result.metadata["pages"] == 3
+    assert result.metadata["encrypted"] is True
+    assert result.chunks == ()
+
+
+def test_truncated_pdf_fails_with_reason(tmp_path: Path) -> None:
+    data = _pdf_with_metadata()
+
+    result = _extract(tmp_path, "cut.pdf", data[: len(data) // 2])
+
+    assert result.mime_type == "application/pdf"
+    assert result.error is not None
+    assert result.error.startswith("truncated PDF")
+    assert result.metadata["size"] == len(data) // 2
+
+
+def test_pdf_stream_bomb_is_stopped(tmp_path: Path) -> None:
+    data = _pdf_stream_bomb(decoded_bytes=100_000_000)
+    assert len(data) < 1_000_000
+
+    result = _extract(tmp_path, "bomb.pdf", data)
+
+    assert result.error is not None
+    assert result.error.startswith("page 1: ")
+    assert "Limit reached" in result.error
+    assert result.metadata["pages"] == 1
+
+
+# --- images --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_image_dimensions_and_exif(tmp_path: Path, fmt: str) -> None:
+    result = _extract(tmp_path, "photo", _image(fmt, _camera_exif()))
+
+    assert result.error is None
+    assert result.metadata["format"] == fmt
+    assert (result.metadata["width"], result.metadata["height"]) == (32, 24)
+    assert result.metadata["taken_at"] == "2021:06:01 12:34:56"
+    assert result.metadata["camera_make"] == "Canon"
+    assert result.metadata["camera_model"] == "EOS 5D"
+
+
+def test_image_without_exif(tmp_path: Path) -> None:
+    result = _extract(tmp_path, "anim.gif", _image("GIF"))
+
+    assert result.error is None
+    assert result.metadata["format"] == "GIF"
+    assert "taken_at" not in result.metadata
+
+
+@pytest.mark.parametrize("side", [12_000, 30_000], ids=["over-limit", "over-twice-limit"])
+def test_decompression_bomb_is_refused_without_decoding(tmp_path: Path, side: int) -> None:
+    data = _png_bomb(side)
+    assert len(data) < 200_000
+
+    started = time.perf_counter()
+    result = _extract(tmp_path, "bomb.png", data)
+
+    assert time.perf_counter() - started < 2
+    assert result.mime_type == "image/png"
+    assert result.error is not None
+    assert result.error.startswith("decompression bomb: ")
+    assert result.metadata["size"] == len(data)
+
+
+def test_corrupt_image_fails_with_reason(tmp_path: Path) -> None:
+    data = _image("PNG")
+
+    result = _extract(tmp_path, "broken.png", data[:40])
+
+    assert result.mime_type == "image/png"
+    assert result.error is not None
+
+
+# --- audio ---------------------------------------------------------------------------------
+
+
+def test_wav_properties(tmp_path: Path) -> None:
+    result = _extract(tmp_path, "beep", _wav(seconds=1.0, rate=8000, channels=2))
+
+    assert result.error is None
+    assert result.mime_type == "audio/wav"
+    assert result.metadata["duration_s"] == 1.0
+    assert result.metadata["samplerate_hz"] == 8000
+    assert result.metadata["channels"] == 2
+    assert result.metadata["bitrate_kbps"] == 256.0
+
+
+def test_mp3_tags(tmp_path: Path) -> None:
+    frames = b"".join(
+        _id3_frame(frame_id, text)
+        for frame_id, text in [
+            (b"TIT2", b"Song"),
+            (b"TPE1", b"Band"),
+            (b"TALB", b"Album"),
+            (b"TYER", b"1999"),
+        ]
+    )
+
+    result = _extract(tmp_path, "song", _id3(frames) + _MP3_FRAME * 10)
+
+    assert result.error is None
+    assert result.mime_type == "audio/mpeg"
+    assert {key: result.metadata[key] for key in ("title", "artist", "album", "year")} == {
+        "title": "Song",
+        "artist": "Band",
+        "album": "Album",
+        "year": "1999",
+    }
+    assert result.metadata["samplerate_hz"] == 44100
+
+
+def test_corrupt_id3_tag_fails_with_reason(tmp_path: Path) -> None:
+    # A title frame that claims 32 bytes where the file ends.
+    data = _id3(b"TIT2\x00\x00\x00\x20\x00\x00", declared_size=100)
+
+    result = _extract(tmp_path, "bad.mp3", data)
+
+    assert result.mime_type == "audio/mpeg"
+    assert result.error is not None
+    assert result.error.startswith("unreadable audio tags: ")
+    assert result.metadata == {"size": len(data), "mime_type": "audio/mpeg"}
+
+
+# --- generic, and the file itself ----------------------------------------------------------
+
+
+def test_unknown_binary_gets_generic_metadata(tmp_path: Path) -> None:
+    data = b"\x00\x01\x02\x03" + bytes(range(256)) * 8
+
+    result = _extract(tmp_path, "blob.dat", data)
+
+    assert result == Extraction(
+        "application/octet-stream", {"size": len(data), "mime_type": "application/octet-stream"}
+    )
+
+
+def test_content_over_max_bytes_is_hashed_but_not_parsed(tmp_path: Path) -> None:
+    data = _pdf_with_metadata()
+
+    result = _extract(tmp_path, "big.pdf", data, max_bytes=100)
+
+    assert result.error is None
+    assert result.mime_type == "application/pdf"
+    assert "pages" not in result.metadata
+    assert result.metadata["extraction"] == "skipped: larger than 100 bytes"
+
+
+def test_changed_content_raises(tmp_path: Path) -> None:
+    path, sha256 = _write(tmp_path, "a.txt", b"first version\n")
+    Path(path).write_bytes(b"second version\n")
+
+    with pytest.raises(ContentChanged):
+        extract_file(path, sha256)
+
+
+def test_symlink_is_not_followed(tmp_path: Path) -> None:
+    path, sha256 = _write(tmp_path, "a.txt", b"text\n")
+    (tmp_path / "link").symlink_to(path)
+
+    with pytest.raises(OSError):
+        extract_file(str(tmp_path / "link"), sha256)
+
+
+def test_fifo_is_not_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+
+    with pytest.raises(ContentChanged, match="regular file"):
+        extract_file(str(tmp_path / "pipe"), hashlib.sha256(b"").hexdigest())
+
+
+def test_extraction_pickles() -> None:
+    import pickle
+
+    result = Extraction("text/plain", {"size": 1}, ("a",), "why")
+
+    assert pickle.loads(pickle.dumps(result)) == result
+
+
+# --- the pool ------------------------------------------------------------------------------
+
+_MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024
+
+
+def misbehaving_extract(path: str, expected_sha256: str, **options: int) -> Extraction:
+    """Test double for ``extract_file``, run in the pool's workers: the file name decides."""
+    name = Path(path).name
+    if name == "hang":
+        time.sleep(60)
+    elif name == "greedy":
+        bytearray(2 * _MEMORY_LIMIT_BYTES)
+    elif name == "crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return extract_file(path, expected_sha256, **options)
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ExtractionPool]:
+    pool = ExtractionPool(
+        workers=2,
+        timeout_s=1.5,
+        memory_limit_bytes=_MEMORY_LIMIT_BYTES,
+        extract_fn=misbehaving_extract,
+    )
+    yield pool
+    asyncio.run(pool.close())
+
+
+async def test_pool_extracts(pool: ExtractionPool, tmp_path: Path) -> None:
+    path, sha256 = _write(tmp_path, "doc.jpg", _pdf_with_text(["hello from a worker"]))
+
+    result = await pool.extract(path, sha256)
+
+    assert result.error is None
+    assert result.mime_type == "application/pdf"
+    assert result.chunks == ("hello from a worker",)
+
+
+async def test_pool_reraises_content_changed_and_os_errors(
+    pool: ExtractionPool, tmp_path: Path
+) -> None:
+    path, _ = _write(tmp_path, "a.txt", b"text\n")
+
+    with pytest.raises(ContentChanged):
+        await pool.extract(path, "0" * 64)
+    with pytest.raises(FileNotFoundError):
+        await pool.extract(str(tmp_path / "missing"), "0" * 64)
+
+
+async def test_pool_times_out_a_hung_extraction_and_carries_on(
+    pool: ExtractionPool, tmp_path: Path
+) -> None:
+    hung = _write(tmp_path, "hang", _image("PNG"))
+    fine = [_write(tmp_path, f"ok{n}.txt", f"file {n}\n".encode()) for n in range(4)]
+
+    started = time.perf_counter()
+    result = await pool.extract(*hung)
+
+    assert 1.5 <= time.perf_counter() - started < 10
+    assert result.error == "extraction timed out after 1.5s"
+    assert result.mime_type == "image/png"
+    assert result.metadata == {"size": len(_image("PNG")), "mime_type": "image/png"}
+    results = await asyncio.gather(*(pool.extract(*args) for args in fine))
+    assert [r.chunks for r in results] == [(f"file {n}\n",) for n in range(4)]
+
+
+async def test_pool_memory_cap_turns_a_huge_allocation_into_an_error(
+    pool: ExtractionPool, tmp_path: Path
+) -> None:
+    result = await pool.extract(*_write(tmp_path, "greedy", b"just text\n"))
+
+    assert result.error is not None
+    assert "memory" in result.error
+    assert result.mime_type == "text/plain"
+    again = await pool.extract(*_write(tmp_path, "after.txt", b"still here\n"))
+    assert again.chunks == ("still here\n",)
+
+
+async def test_pool_survives_a_crashing_worker(pool: ExtractionPool, tmp_path: Path) -> None:
+    result = await pool.extract(*_write(tmp_path, "crash", b"text\n"))
+
+    assert result.error is not None
+    assert result.error.startswith("extraction worker died")
+    again = await pool.extract(*_write(tmp_path, "after.txt", b"still here\n"))
+    assert again.error is None
