@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 
 from file_watcher.publish import RabbitPublisherFactory
 from file_watcher.service import Watcher, run_watcher
@@ -82,15 +83,25 @@ class Db:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+    async def _connect(self) -> asyncpg.Connection:
         conn = await asyncpg.connect(self.url)
+        await conn.set_type_codec(
+            "jsonb",
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+        return conn
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await self._connect()
         try:
             return list(await conn.fetch(query, *args))
         finally:
             await conn.close()
 
     async def fetchval(self, query: str, *args: Any) -> Any:
-        conn = await asyncpg.connect(self.url)
+        conn = await self._connect()
         try:
             return await conn.fetchval(query, *args)
         finally:

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import os
 import signal
-import struct
 import time
-import wave
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from PIL import ExifTags, Image
-from pypdf import PdfWriter
 
 from ingestor.extractors import (
     ContentChanged,
@@ -31,6 +25,7 @@ from ingestor.extractors import (
     sniff_mime,
 )
 from ingestor.extractors.text import chunk_text
+from tests import samples
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -51,140 +46,22 @@ def _extract(tmp_path: Path, name: str, data: bytes, **options: int) -> Extracti
     return result
 
 
-def _pdf_with_metadata(pages: int = 2) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=200, height=200)
-    writer.add_metadata({"/Title": "Quarterly", "/Author": "Ada", "/Producer": "fileflow tests"})
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def _pdf_with_text(lines: list[str]) -> bytes:
-    """A minimal PDF whose one page shows ``lines`` in Helvetica."""
-    ops = ["BT", "/F1 12 Tf", "14 TL", "72 720 Td"] + [f"({line}) '" for line in lines] + ["ET"]
-    return _one_page_pdf(b"<< /Length %d >>", "\n".join(ops).encode())
-
-
-def _pdf_stream_bomb(decoded_bytes: int) -> bytes:
-    """A PDF whose page content inflates to ``decoded_bytes`` of text operators."""
-    block = b"BT /F1 12 Tf (x) Tj ET\n" * 50_000
-    compressor = zlib.compressobj(9)
-    parts = [compressor.compress(block) for _ in range(decoded_bytes // len(block) + 1)]
-    stream = b"".join(parts) + compressor.flush()
-    return _one_page_pdf(b"<< /Length %d /Filter /FlateDecode >>", stream)
-
-
-def _one_page_pdf(stream_dict: bytes, stream: bytes) -> bytes:
-    """A one-page PDF with a Helvetica font, the given content stream and a correct xref."""
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        stream_dict % len(stream) + b"\nstream\n" + stream + b"\nendstream",
-        b"<< /Title (Hand made) /Producer (a text editor) >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref_at = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\n" % (len(objects) + 1)
-    out += b"startxref\n%d\n%%%%EOF\n" % xref_at
-    return bytes(out)
-
-
-def _encrypted_pdf() -> bytes:
-    writer = PdfWriter(clone_from=io.BytesIO(_pdf_with_metadata(pages=3)))
-    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def _image(fmt: str, exif: Image.Exif | None = None) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (32, 24), "teal").save(out, fmt, **({"exif": exif} if exif else {}))
-    return out.getvalue()
-
-
-def _camera_exif() -> Image.Exif:
-    exif = Image.Exif()
-    exif[0x010F] = "Canon"
-    exif[0x0110] = "EOS 5D"
-    exif.get_ifd(ExifTags.IFD.Exif)[0x9003] = "2021:06:01 12:34:56"
-    return exif
-
-
-def _png_bomb(side: int) -> bytes:
-    """A valid 1-bit PNG of side x side pixels, all zero: tiny on disk, huge when decoded."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body)
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    row = bytes(1 + (side + 7) // 8)  # filter byte + packed bits
-    compressor = zlib.compressobj(9)
-    rows_per_block = 2000
-    parts = []
-    for start in range(0, side, rows_per_block):
-        parts.append(compressor.compress(row * min(rows_per_block, side - start)))
-    parts.append(compressor.flush())
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", b"".join(parts))
-        + chunk(b"IEND", b"")
-    )
-
-
-def _wav(seconds: float = 1.0, rate: int = 8000, channels: int = 1) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(channels)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(b"\x00\x00" * channels * int(rate * seconds))
-    return out.getvalue()
-
-
-def _id3_frame(frame_id: bytes, text: bytes) -> bytes:
-    body = b"\x00" + text  # encoding byte: Latin-1
-    return frame_id + struct.pack(">I", len(body)) + b"\x00\x00" + body
-
-
-def _id3(frames: bytes, declared_size: int | None = None) -> bytes:
-    size = len(frames) if declared_size is None else declared_size
-    synchsafe = bytes((size >> shift) & 0x7F for shift in (21, 14, 7, 0))
-    return b"ID3\x03\x00\x00" + synchsafe + frames
-
-
-_MP3_FRAME = b"\xff\xfb\x90\x64" + bytes(413)  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
-
-
 # --- MIME sniffing -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("data", "mime"),
     [
-        (_pdf_with_metadata(), "application/pdf"),
-        (_image("PNG"), "image/png"),
-        (_image("JPEG"), "image/jpeg"),
-        (_image("GIF"), "image/gif"),
-        (_image("WEBP"), "image/webp"),
-        (_id3(_id3_frame(b"TIT2", b"x")) + _MP3_FRAME, "audio/mpeg"),
-        (_MP3_FRAME * 3, "audio/mpeg"),
+        (samples.pdf_with_metadata(), "application/pdf"),
+        (samples.image("PNG"), "image/png"),
+        (samples.image("JPEG"), "image/jpeg"),
+        (samples.image("GIF"), "image/gif"),
+        (samples.image("WEBP"), "image/webp"),
+        (samples.id3(samples.id3_frame(b"TIT2", b"x")) + samples.MP3_FRAME, "audio/mpeg"),
+        (samples.MP3_FRAME * 3, "audio/mpeg"),
         (b"OggS\x00\x02" + bytes(64), "audio/ogg"),
         (b"fLaC\x00\x00\x00\x22" + bytes(64), "audio/flac"),
-        (_wav(0.01), "audio/wav"),
+        (samples.wav(0.01), "audio/wav"),
         (b"plain words\n", "text/plain"),
         ("UTF-16 with a BOM".encode("utf-16"), "text/plain"),
         (b"", "application/x-empty"),
@@ -197,7 +74,7 @@ def test_sniff_recognises_formats_by_content(data: bytes, mime: str) -> None:
 
 
 def test_content_not_name_decides(tmp_path: Path) -> None:
-    result = _extract(tmp_path, "holiday.jpg", _pdf_with_metadata())
+    result = _extract(tmp_path, "holiday.jpg", samples.pdf_with_metadata())
 
     assert result.mime_type == "application/pdf"
     assert result.metadata["pages"] == 2
@@ -252,7 +129,7 @@ def test_chunking_rejects_an_overlap_as_large_as_the_chunk() -> None:
 
 
 def test_pdf_metadata(tmp_path: Path) -> None:
-    result = _extract(tmp_path, "report.pdf", _pdf_with_metadata())
+    result = _extract(tmp_path, "report.pdf", samples.pdf_with_metadata())
 
     assert result.error is None
     assert result.metadata | {"size": 0} == {
@@ -268,7 +145,9 @@ def test_pdf_metadata(tmp_path: Path) -> None:
 def test_pdf_text_becomes_chunks(tmp_path: Path) -> None:
     lines = [f"Line {n} of the hand made document" for n in range(20)]
 
-    result = _extract(tmp_path, "doc.pdf", _pdf_with_text(lines), chunk_chars=200, overlap_chars=20)
+    result = _extract(
+        tmp_path, "doc.pdf", samples.pdf_with_text(lines), chunk_chars=200, overlap_chars=20
+    )
 
     assert result.error is None
     assert result.metadata["pages"] == 1
@@ -279,7 +158,7 @@ def test_pdf_text_becomes_chunks(tmp_path: Path) -> None:
 
 
 def test_encrypted_pdf_fails_with_page_count(tmp_path: Path) -> None:
-    result = _extract(tmp_path, "secret.pdf", _encrypted_pdf())
+    result = _extract(tmp_path, "secret.pdf", samples.encrypted_pdf())
 
     assert result.error == "encrypted PDF"
     assert result.metadata["pages"] == 3
@@ -288,7 +167,7 @@ def test_encrypted_pdf_fails_with_page_count(tmp_path: Path) -> None:
 
 
 def test_truncated_pdf_fails_with_reason(tmp_path: Path) -> None:
-    data = _pdf_with_metadata()
+    data = samples.pdf_with_metadata()
 
     result = _extract(tmp_path, "cut.pdf", data[: len(data) // 2])
 
@@ -299,7 +178,7 @@ def test_truncated_pdf_fails_with_reason(tmp_path: Path) -> None:
 
 
 def test_pdf_stream_bomb_is_stopped(tmp_path: Path) -> None:
-    data = _pdf_stream_bomb(decoded_bytes=100_000_000)
+    data = samples.pdf_stream_bomb(decoded_bytes=100_000_000)
     assert len(data) < 1_000_000
 
     result = _extract(tmp_path, "bomb.pdf", data)
@@ -315,7 +194,7 @@ def test_pdf_stream_bomb_is_stopped(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_image_dimensions_and_exif(tmp_path: Path, fmt: str) -> None:
-    result = _extract(tmp_path, "photo", _image(fmt, _camera_exif()))
+    result = _extract(tmp_path, "photo", samples.image(fmt, samples.camera_exif()))
 
     assert result.error is None
     assert result.metadata["format"] == fmt
@@ -326,7 +205,7 @@ def test_image_dimensions_and_exif(tmp_path: Path, fmt: str) -> None:
 
 
 def test_image_without_exif(tmp_path: Path) -> None:
-    result = _extract(tmp_path, "anim.gif", _image("GIF"))
+    result = _extract(tmp_path, "anim.gif", samples.image("GIF"))
 
     assert result.error is None
     assert result.metadata["format"] == "GIF"
@@ -335,7 +214,7 @@ def test_image_without_exif(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("side", [12_000, 30_000], ids=["over-limit", "over-twice-limit"])
 def test_decompression_bomb_is_refused_without_decoding(tmp_path: Path, side: int) -> None:
-    data = _png_bomb(side)
+    data = samples.png_bomb(side)
     assert len(data) < 200_000
 
     started = time.perf_counter()
@@ -349,7 +228,7 @@ def test_decompression_bomb_is_refused_without_decoding(tmp_path: Path, side: in
 
 
 def test_corrupt_image_fails_with_reason(tmp_path: Path) -> None:
-    data = _image("PNG")
+    data = samples.image("PNG")
 
     result = _extract(tmp_path, "broken.png", data[:40])
 
@@ -361,7 +240,7 @@ def test_corrupt_image_fails_with_reason(tmp_path: Path) -> None:
 
 
 def test_wav_properties(tmp_path: Path) -> None:
-    result = _extract(tmp_path, "beep", _wav(seconds=1.0, rate=8000, channels=2))
+    result = _extract(tmp_path, "beep", samples.wav(seconds=1.0, rate=8000, channels=2))
 
     assert result.error is None
     assert result.mime_type == "audio/wav"
@@ -373,7 +252,7 @@ def test_wav_properties(tmp_path: Path) -> None:
 
 def test_mp3_tags(tmp_path: Path) -> None:
     frames = b"".join(
-        _id3_frame(frame_id, text)
+        samples.id3_frame(frame_id, text)
         for frame_id, text in [
             (b"TIT2", b"Song"),
             (b"TPE1", b"Band"),
@@ -382,7 +261,7 @@ def test_mp3_tags(tmp_path: Path) -> None:
         ]
     )
 
-    result = _extract(tmp_path, "song", _id3(frames) + _MP3_FRAME * 10)
+    result = _extract(tmp_path, "song", samples.id3(frames) + samples.MP3_FRAME * 10)
 
     assert result.error is None
     assert result.mime_type == "audio/mpeg"
@@ -397,7 +276,7 @@ def test_mp3_tags(tmp_path: Path) -> None:
 
 def test_corrupt_id3_tag_fails_with_reason(tmp_path: Path) -> None:
     # A title frame that claims 32 bytes where the file ends.
-    data = _id3(b"TIT2\x00\x00\x00\x20\x00\x00", declared_size=100)
+    data = samples.id3(b"TIT2\x00\x00\x00\x20\x00\x00", declared_size=100)
 
     result = _extract(tmp_path, "bad.mp3", data)
 
@@ -421,7 +300,7 @@ def test_unknown_binary_gets_generic_metadata(tmp_path: Path) -> None:
 
 
 def test_content_over_max_bytes_is_hashed_but_not_parsed(tmp_path: Path) -> None:
-    data = _pdf_with_metadata()
+    data = samples.pdf_with_metadata()
 
     result = _extract(tmp_path, "big.pdf", data, max_bytes=100)
 
@@ -492,7 +371,7 @@ def pool() -> Iterator[ExtractionPool]:
 
 
 async def test_pool_extracts(pool: ExtractionPool, tmp_path: Path) -> None:
-    path, sha256 = _write(tmp_path, "doc.jpg", _pdf_with_text(["hello from a worker"]))
+    path, sha256 = _write(tmp_path, "doc.jpg", samples.pdf_with_text(["hello from a worker"]))
 
     result = await pool.extract(path, sha256)
 
@@ -515,7 +394,7 @@ async def test_pool_reraises_content_changed_and_os_errors(
 async def test_pool_times_out_a_hung_extraction_and_carries_on(
     pool: ExtractionPool, tmp_path: Path
 ) -> None:
-    hung = _write(tmp_path, "hang", _image("PNG"))
+    hung = _write(tmp_path, "hang", samples.image("PNG"))
     fine = [_write(tmp_path, f"ok{n}.txt", f"file {n}\n".encode()) for n in range(4)]
 
     started = time.perf_counter()
@@ -524,7 +403,7 @@ async def test_pool_times_out_a_hung_extraction_and_carries_on(
     assert 1.5 <= time.perf_counter() - started < 10
     assert result.error == "extraction timed out after 1.5s"
     assert result.mime_type == "image/png"
-    assert result.metadata == {"size": len(_image("PNG")), "mime_type": "image/png"}
+    assert result.metadata == {"size": len(samples.image("PNG")), "mime_type": "image/png"}
     results = await asyncio.gather(*(pool.extract(*args) for args in fine))
     assert [r.chunks for r in results] == [(f"file {n}\n",) for n in range(4)]
 

@@ -6,7 +6,7 @@ import enum
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,9 +18,13 @@ from fileflow_core.paths import resolve_inside
 from fileflow_core.ports import DocumentStore, SeenHashCache
 from fileflow_core.settings import Settings
 from ingestor.extract import Extractor, unextracted
+from ingestor.pathlocks import KeyedLocks
 from ingestor.read import FileDigest, NotARegularFile, read_and_hash
+from ingestor.recent import RecentSet
 
 log = logging.getLogger(__name__)
+
+RECENT_HASHES = 50_000
 
 
 class Result(enum.StrEnum):
@@ -40,6 +44,9 @@ class FileHandler:
     cache: SeenHashCache
     extractor: Extractor
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _contents_in_progress: KeyedLocks = field(default_factory=KeyedLocks)
+    # Hashes this process stored lately: copies skip Redis, and still dedupe when it is down.
+    _recent: RecentSet = field(default_factory=lambda: RecentSet(RECENT_HASHES))
 
     def locate(self, event: FileEvent) -> Path:
         root = self.settings.root(event.root_id)
@@ -86,24 +93,45 @@ class FileHandler:
             digest.inode,
             event.source,
         )
-        seen = not event.reprocess and await self.cache.seen(digest.sha256)
-        content = None
-        if not seen:
+        if not event.reprocess and await self._known(digest.sha256):
+            return await self._store(
+                observation, None, path, digest, attempt=attempt, reprocess=False
+            )
+        # One extraction per content: copies arriving together wait for the first one.
+        async with self._contents_in_progress.hold(digest.sha256):
+            if not event.reprocess and await self._known(digest.sha256):
+                return await self._store(
+                    observation, None, path, digest, attempt=attempt, reprocess=False
+                )
             await self.store.record_processing(observation, attempts=attempt)
             content = await self._extract(path, digest)
+            return await self._store(
+                observation, content, path, digest, attempt=attempt, reprocess=event.reprocess
+            )
+
+    async def _known(self, sha256: str) -> bool:
+        return sha256 in self._recent or await self.cache.seen(sha256)
+
+    async def _store(
+        self,
+        observation: FileObservation,
+        content: ContentInfo | None,
+        path: Path,
+        digest: FileDigest,
+        *,
+        attempt: int,
+        reprocess: bool,
+    ) -> Result:
         started = time.perf_counter()
         try:
             written = await self.store.record_present(
-                observation,
-                content,
-                digest.sha256,
-                attempts=attempt,
-                replace_content=event.reprocess,
+                observation, content, digest.sha256, attempts=attempt, replace_content=reprocess
             )
         except ContentMissingError:
             # The cache remembered a content this database does not hold (a reset database):
             # the database is the truth, so extract after all.
             metrics.CACHE_LOOKUPS.labels(result="stale").inc()
+            self._recent.discard(digest.sha256)
             content = await self._extract(path, digest)
             written = await self.store.record_present(
                 observation, content, digest.sha256, attempts=attempt
@@ -113,6 +141,7 @@ class FileHandler:
             # Only after the commit: marking earlier would turn one failed write into a
             # permanent silent skip.
             await self.cache.mark_seen(digest.sha256)
+            self._recent.add(digest.sha256)
         return Result.STORED if written else Result.UNCHANGED
 
     async def _extract(self, path: Path, digest: FileDigest) -> ContentInfo:

@@ -17,19 +17,25 @@ T = TypeVar("T")
 Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 # A stale observation never overwrites a newer one; an identical one writes nothing.
+# The file takes its status from its content (failed extraction → failed file, with the reason).
+# A stale observation never overwrites a newer one; an identical one writes nothing.
 _UPSERT_PRESENT = """
+WITH c AS (SELECT extraction_status, extraction_error FROM contents WHERE sha256 = $3)
 INSERT INTO files AS f (root_id, path, content_sha256, size, mtime_ns, inode,
                         status, error, attempts, deleted, deleted_at, observed_at, source)
-VALUES ($1, $2, $3, $4, $5, $6, 'completed', NULL, $7, false, NULL, $8, $9::jsonb)
+SELECT $1, $2, $3, $4, $5, $6,
+       CASE WHEN c.extraction_status = 'failed' THEN 'failed' ELSE 'completed' END,
+       c.extraction_error, $7, false, NULL, $8, $9::jsonb
+FROM c
 ON CONFLICT (root_id, path) DO UPDATE SET
     content_sha256 = EXCLUDED.content_sha256, size = EXCLUDED.size,
-    mtime_ns = EXCLUDED.mtime_ns, inode = EXCLUDED.inode, status = 'completed', error = NULL,
-    attempts = EXCLUDED.attempts, deleted = false, deleted_at = NULL,
+    mtime_ns = EXCLUDED.mtime_ns, inode = EXCLUDED.inode, status = EXCLUDED.status,
+    error = EXCLUDED.error, attempts = EXCLUDED.attempts, deleted = false, deleted_at = NULL,
     observed_at = EXCLUDED.observed_at, source = EXCLUDED.source, updated_at = now()
 WHERE (f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at)
-  AND (f.content_sha256, f.size, f.mtime_ns, f.inode, f.status, f.deleted, f.source)
+  AND (f.content_sha256, f.size, f.mtime_ns, f.inode, f.status, f.error, f.deleted, f.source)
       IS DISTINCT FROM (EXCLUDED.content_sha256, EXCLUDED.size, EXCLUDED.mtime_ns,
-                        EXCLUDED.inode, 'completed', false, EXCLUDED.source)
+                        EXCLUDED.inode, EXCLUDED.status, EXCLUDED.error, false, EXCLUDED.source)
 RETURNING id
 """
 

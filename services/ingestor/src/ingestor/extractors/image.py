@@ -24,10 +24,12 @@ def extract(data: bytes, mime: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
+            # verify() must come straight after open, so structure and EXIF get one open each.
             with Image.open(io.BytesIO(data), formats=FORMATS) as image:
                 metadata = {"format": image.format, "width": image.width, "height": image.height}
-                metadata.update(_exif(image))
                 image.verify()
+            with Image.open(io.BytesIO(data), formats=FORMATS) as image:
+                metadata.update(_exif(image))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ExtractionFailed(f"decompression bomb: {exc}") from exc
         except UnidentifiedImageError as exc:
