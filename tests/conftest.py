@@ -99,6 +99,8 @@ def settings(
         retry_base_delay_s=0.2,
         max_attempts=3,
         drain_timeout_s=10,
+        watcher_http_port=0,
+        ingestor_http_port=0,
     )
 
 

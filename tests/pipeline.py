@@ -59,7 +59,9 @@ async def watcher(settings: Settings) -> AsyncIterator[Running]:
 
     async def serve(stop: asyncio.Event, started: asyncio.Event) -> Watcher:
         try:
-            return await run_watcher(settings, stop, factory, started)
+            return await run_watcher(
+                settings, stop, factory, started, checks={"rabbitmq": factory.connected}
+            )
         finally:
             await factory.close()
 

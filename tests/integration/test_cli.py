@@ -32,6 +32,8 @@ def env_for(settings: Settings) -> dict[str, str]:
         FILEFLOW_REDIS_KEY_PREFIX=settings.redis_key_prefix,
         FILEFLOW_STATE_DIR=str(settings.state_dir),
         FILEFLOW_SETTLE_S="0.2",
+        FILEFLOW_WATCHER_HTTP_PORT="0",
+        FILEFLOW_INGESTOR_HTTP_PORT="0",
     )
     return env
 

@@ -181,6 +181,7 @@ async def test_sigterm_mid_import_drains_exits_0_and_restart_completes(
         FILEFLOW_REDIS_KEY_PREFIX=settings.redis_key_prefix,
         FILEFLOW_ROOTS=f"lib={root_dir}",
         FILEFLOW_DRAIN_TIMEOUT_S="20",
+        FILEFLOW_INGESTOR_HTTP_PORT="0",
     )
     await publish_upserts(settings.queue_name, sorted(expected))
     log_file = (tmp_path / "ingestor.log").open("ab")

@@ -41,3 +41,19 @@ def resolve_inside(root: Path, relative: str) -> Path:
     if real_parent != real_root and real_root not in real_parent.parents:
         raise ValueError(f"{relative!r} resolves outside its root through a symlink")
     return real_parent / candidate.name
+
+
+def locate_in_roots(path: str, roots: list[tuple[str, Path]]) -> tuple[str, str] | None:
+    """(root id, relative path) of an absolute ``path`` lying under one of ``roots``, judged
+    on the path's text alone (nothing is opened); None when it is under none of them."""
+    if not path.startswith("/") or "\x00" in path:
+        return None
+    normalised = Path(os.path.normpath(path))
+    for root_id, root_path in roots:
+        relative = relative_to_root(Path(os.path.normpath(root_path)), normalised)
+        if relative is not None:
+            try:
+                return root_id, validate_relative_path(relative)
+            except ValueError:
+                return None
+    return None

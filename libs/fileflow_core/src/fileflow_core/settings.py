@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     publish_timeout_s: float = Field(default=10.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
     drain_timeout_s: float = Field(default=30.0, ge=0)
+    http_host: str = "127.0.0.1"
+    watcher_http_port: int = Field(default=9101, ge=0, le=65535)
+    ingestor_http_port: int = Field(default=9102, ge=0, le=65535)
     log_level: str = Field(default="INFO", pattern=r"^(?i)(DEBUG|INFO|WARNING|ERROR)$")
 
     @field_validator("roots", mode="before")

@@ -13,7 +13,7 @@ from fileflow_core.settings import Settings
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     factory = RabbitPublisherFactory(settings)
     try:
-        await run_watcher(settings, stop, factory)
+        await run_watcher(settings, stop, factory, checks={"rabbitmq": factory.connected})
     finally:
         await factory.close()
 

@@ -33,6 +33,10 @@ class RabbitPublisherFactory:
             timeout_s=self._settings.publish_timeout_s,
         )
 
+    async def connected(self) -> bool:
+        connection = self._connection
+        return connection is not None and not connection.is_closed and connection.connected.is_set()
+
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()

@@ -20,6 +20,7 @@ from file_watcher.scan import Signature, is_utf8, scan_tree, signature_of
 from file_watcher.settle import Settler
 from fileflow_core import metrics
 from fileflow_core.errors import ConfigError, FileflowError, TransientError
+from fileflow_core.http import ReadinessCheck, ops_app, serving
 from fileflow_core.messages import FileEvent, Operation
 from fileflow_core.paths import relative_to_root
 from fileflow_core.ports import EventPublisher
@@ -357,6 +358,7 @@ async def run_watcher(
     stop: asyncio.Event,
     publisher_factory: PublisherFactory,
     started: asyncio.Event | None = None,
+    checks: dict[str, ReadinessCheck] | None = None,
 ) -> Watcher:
     """Run until ``stop`` is set; returns the watcher (its counters are useful to tests)."""
     if not settings.roots:
@@ -371,7 +373,17 @@ async def run_watcher(
         asyncio.create_task(watcher.reconcile_loop(), name="reconcile"),
     ]
     tasks += [asyncio.create_task(watcher.watch(root), name=f"watch:{root.id}") for root in roots]
+
+    async def roots_present() -> bool:
+        return all(root.is_present() for root in roots)
+
+    app = ops_app("file_watcher", {**(checks or {}), "roots": roots_present})
+    exits = contextlib.AsyncExitStack()
     try:
+        port = await exits.enter_async_context(
+            serving(app, settings.http_host, settings.watcher_http_port)
+        )
+        log.info("watcher serving HTTP", extra={"http": f"{settings.http_host}:{port}"})
         await watcher.connect()
         for root in roots:
             await watcher.catch_up(root)
@@ -390,6 +402,7 @@ async def run_watcher(
                 extra={"backlog": watcher.backlog},
             )
     finally:
+        await exits.aclose()
         watcher.stop_watching()
         for task in tasks:
             task.cancel()

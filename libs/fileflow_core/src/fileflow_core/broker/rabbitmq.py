@@ -236,3 +236,59 @@ class RabbitConsumer:
         await self.stop()
         if self._channel is not None and not self._channel.is_closed:
             await self._channel.close()
+
+
+class RabbitBroker:
+    """One robust connection and the topology: hands out publishers and consumers."""
+
+    def __init__(self, connection: AbstractRobustConnection, topology: Topology) -> None:
+        self.connection = connection
+        self.topology = topology
+
+    @classmethod
+    async def open(
+        cls, url: str, topology: Topology, *, name: str, timeout_s: float
+    ) -> RabbitBroker:
+        return cls(await connect(url, name=name, timeout_s=timeout_s), topology)
+
+    async def publisher(self, *, window: int, timeout_s: float) -> RabbitPublisher:
+        try:
+            return await RabbitPublisher.open(
+                self.connection, self.topology, window=window, timeout_s=timeout_s
+            )
+        except BROKER_ERRORS as exc:
+            raise TransientError(f"cannot open a RabbitMQ channel: {exc!r}") from exc
+
+    def consumer(self, *, prefetch: int) -> RabbitConsumer:
+        return RabbitConsumer(self.connection, self.topology, prefetch=prefetch)
+
+    async def connected(self) -> bool:
+        return not self.connection.is_closed and self.connection.connected.is_set()
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Messages waiting in the work, retry and dead-letter queues."""
+        names = [
+            self.topology.work_queue,
+            *(name for name, _ in self.topology.retry_queues),
+            self.topology.dead_queue,
+        ]
+        depths: dict[str, int] = {}
+        try:
+            channel = await self.connection.channel()
+            try:
+                for name in names:
+                    try:
+                        queue = await channel.declare_queue(name, passive=True)
+                    except aio_pika.exceptions.ChannelClosed:
+                        channel = await self.connection.channel()
+                        depths[name] = 0
+                        continue
+                    depths[name] = int(queue.declaration_result.message_count or 0)
+            finally:
+                await channel.close()
+        except BROKER_ERRORS as exc:
+            raise TransientError(f"cannot read queue depths: {exc!r}") from exc
+        return depths
+
+    async def close(self) -> None:
+        await self.connection.close()

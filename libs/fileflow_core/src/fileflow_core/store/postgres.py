@@ -76,6 +76,14 @@ WHERE f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at
 """
 
 
+_FILE_VIEW = """
+SELECT f.id, f.root_id, f.path, CASE WHEN f.deleted THEN 'deleted' ELSE f.status END AS status,
+       f.content_sha256, f.size, c.mime_type, c.metadata, f.attempts, f.error, f.source,
+       f.created_at, f.updated_at
+FROM files f LEFT JOIN contents c ON c.sha256 = f.content_sha256
+"""
+
+
 def _jsonb_codec() -> dict[str, Any]:
     return {
         "encoder": lambda value: orjson.dumps(value).decode(),
@@ -245,6 +253,38 @@ class PostgresDocumentStore:
                 roots,
             )
         )
+
+    async def mark_pending(self, root_id: str, path: str) -> int:
+        """Create or reset the file's row to ``pending`` (an explicit ingest); return its id."""
+        file_id = await self._run(
+            lambda conn: conn.fetchval(
+                "INSERT INTO files (root_id, path, status) VALUES ($1, $2, 'pending')"
+                " ON CONFLICT (root_id, path) DO UPDATE SET status = 'pending', error = NULL,"
+                " updated_at = now() RETURNING id",
+                root_id,
+                path,
+            )
+        )
+        return int(file_id)
+
+    async def get_file(self, file_id: int) -> dict[str, Any] | None:
+        rows = await self._run(lambda conn: conn.fetch(_FILE_VIEW + " WHERE f.id = $1", file_id))
+        return dict(rows[0]) if rows else None
+
+    async def list_files(
+        self, *, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        rows = await self._run(
+            lambda conn: conn.fetch(
+                _FILE_VIEW + " WHERE ($1::text IS NULL OR"
+                " (CASE WHEN f.deleted THEN 'deleted' ELSE f.status END) = $1)"
+                " ORDER BY f.id LIMIT $2 OFFSET $3",
+                status,
+                limit,
+                offset,
+            )
+        )
+        return [dict(row) for row in rows]
 
     async def status_counts(self) -> dict[str, int]:
         rows = await self._run(

@@ -1,0 +1,110 @@
+"""Each service's HTTP side: /healthz, /readyz and /metrics, served on the service's own loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+
+import uvicorn
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from fileflow_core.errors import ConfigError
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+CHECK_TIMEOUT_S = 1.0
+
+
+class LoopLagMonitor:
+    """How late a short sleep wakes up: the event loop's responsiveness, in seconds."""
+
+    def __init__(self, interval_s: float = 0.1) -> None:
+        self.interval_s = interval_s
+        self.lag_s = 0.0
+        self.worst_lag_s = 0.0
+
+    async def run(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.interval_s)
+            self.lag_s = max(0.0, time.perf_counter() - started - self.interval_s)
+            self.worst_lag_s = max(self.worst_lag_s, self.lag_s)
+
+
+async def _check(check: ReadinessCheck) -> bool:
+    try:
+        return await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+    except Exception:  # a check that fails or hangs means "not ready", never a 500
+        return False
+
+
+def ops_app(
+    service: str,
+    checks: dict[str, ReadinessCheck],
+    *,
+    optional: frozenset[str] = frozenset(),
+    monitor: LoopLagMonitor | None = None,
+) -> FastAPI:
+    """The operational endpoints; ``optional`` checks are reported but do not gate readiness."""
+    app = FastAPI(title=f"fileflow {service}", version="1")
+    lag = monitor or LoopLagMonitor()
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, object]:
+        """Alive: answering at all means the event loop is turning."""
+        return {"status": "ok", "service": service, "loop_lag_ms": round(lag.lag_s * 1000, 2)}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(response: Response) -> dict[str, object]:
+        """Ready: the connections this service needs are up (503 otherwise)."""
+        names = list(checks)
+        results = await asyncio.gather(*(_check(checks[name]) for name in names))
+        status = dict(zip(names, results, strict=True))
+        ready = all(ok for name, ok in status.items() if name not in optional)
+        response.status_code = 200 if ready else 503
+        return {"ready": ready, "service": service, "checks": status}
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    app.state.lag_monitor = lag
+    return app
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside a service: the service owns the signals, not the HTTP server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI, host: str, port: int) -> AsyncIterator[int]:
+    """Serve ``app`` while the block runs; yields the bound port (useful with port 0)."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+    )
+    server = _EmbeddedServer(config)
+    monitor: LoopLagMonitor = app.state.lag_monitor
+    lag_task = asyncio.create_task(monitor.run(), name="loop-lag")
+    task = asyncio.create_task(server.serve(), name="http")
+    while not server.started:
+        if task.done():
+            lag_task.cancel()
+            raise ConfigError(
+                f"cannot serve HTTP on {host}:{port} (is the port in use? set the "
+                "FILEFLOW_*_HTTP_PORT setting)"
+            )
+        await asyncio.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield int(bound)
+    finally:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+        lag_task.cancel()
+        await asyncio.gather(lag_task, return_exceptions=True)
