@@ -427,3 +427,21 @@ async def test_pool_survives_a_crashing_worker(pool: ExtractionPool, tmp_path: P
     assert result.error.startswith("extraction worker died")
     again = await pool.extract(*_write(tmp_path, "after.txt", b"still here\n"))
     assert again.error is None
+
+
+def test_a_weak_type_guess_the_parser_disproves_is_an_unknown_binary(tmp_path: Path) -> None:
+    import random
+
+    from ingestor.extractors.sniff import has_known_signature
+
+    rng = random.Random(7)
+    for _ in range(20_000):
+        data = rng.randbytes(4096)
+        guessed = sniff_mime(data)
+        if guessed.startswith(("image/", "text/")) and not has_known_signature(data):
+            break
+    else:
+        pytest.skip("no weakly-typed random sample found")
+    result = _extract(tmp_path, "noise.bin", data)
+    assert result.mime_type == "application/octet-stream", guessed
+    assert result.error is None

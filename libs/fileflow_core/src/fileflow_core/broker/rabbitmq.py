@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aio_pika
@@ -292,3 +292,37 @@ class RabbitBroker:
 
     async def close(self) -> None:
         await self.connection.close()
+
+    async def drain_dead_letters(
+        self,
+        select: Callable[[bytes], bool],
+        republish: Callable[[list[bytes]], Awaitable[None]],
+    ) -> tuple[int, int]:
+        """Hand the selected dead letters to ``republish``, then remove them; the rest stay.
+
+        Returns (taken, left). Messages are held unacknowledged while deciding, so a crash
+        here leaves the dead-letter queue as it was.
+        """
+        try:
+            channel = await self.connection.channel()
+            try:
+                queue = await channel.declare_queue(self.topology.dead_queue, durable=True)
+                held: list[AbstractIncomingMessage] = []
+                for _ in range(int(queue.declaration_result.message_count or 0)):
+                    message = await queue.get(no_ack=False, fail=False)
+                    if message is None:
+                        break
+                    held.append(message)
+                chosen = [message for message in held if select(message.body)]
+                if chosen:
+                    await republish([message.body for message in chosen])
+                for message in held:
+                    if message in chosen:
+                        await message.ack()
+                    else:
+                        await message.nack(requeue=True)
+            finally:
+                await channel.close()
+        except BROKER_ERRORS as exc:
+            raise TransientError(f"cannot read the dead-letter queue: {exc!r}") from exc
+        return len(chosen), len(held) - len(chosen)

@@ -267,6 +267,53 @@ class PostgresDocumentStore:
         )
         return int(file_id)
 
+    async def mark_pending_many(self, root_id: str, paths: list[str]) -> None:
+        """``mark_pending`` for many paths in one statement."""
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO files (root_id, path, status) SELECT $1, p, 'pending'"
+                " FROM unnest($2::text[]) AS p"
+                " ON CONFLICT (root_id, path) DO UPDATE SET status = 'pending', error = NULL,"
+                " deleted = false, deleted_at = NULL, updated_at = now()",
+                root_id,
+                paths,
+            )
+        )
+
+    async def progress(self, root_id: str, paths: list[str]) -> dict[str, int]:
+        """How many of ``paths`` are in each status now."""
+        rows = await self._run(
+            lambda conn: conn.fetch(
+                "SELECT CASE WHEN deleted THEN 'deleted' ELSE status END AS s, count(*) AS n"
+                " FROM files WHERE root_id = $1 AND path = ANY($2::text[]) GROUP BY 1",
+                root_id,
+                paths,
+            )
+        )
+        return {row["s"]: row["n"] for row in rows}
+
+    async def locations(self, file_ids: list[int] | None) -> list[tuple[int, str, str]]:
+        """(id, root, path) of the given files, or of every failed file when ``None``."""
+        rows = await self._run(
+            lambda conn: conn.fetch(
+                "SELECT id, root_id, path FROM files WHERE"
+                " ($1::bigint[] IS NULL AND status = 'failed' AND NOT deleted)"
+                " OR id = ANY($1::bigint[]) ORDER BY id",
+                file_ids,
+            )
+        )
+        return [(row["id"], row["root_id"], row["path"]) for row in rows]
+
+    async def completed_since(self, seconds: float) -> int:
+        count = await self._run(
+            lambda conn: conn.fetchval(
+                "SELECT count(*) FROM files WHERE status = 'completed'"
+                " AND updated_at > now() - make_interval(secs => $1)",
+                seconds,
+            )
+        )
+        return int(count)
+
     async def get_file(self, file_id: int) -> dict[str, Any] | None:
         rows = await self._run(lambda conn: conn.fetch(_FILE_VIEW + " WHERE f.id = $1", file_id))
         return dict(rows[0]) if rows else None

@@ -8,7 +8,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from ingestor.extractors.model import ExtractionFailed
+from ingestor.extractors.model import ExtractionFailed, NotThisFormat
 
 # Above this many pixels an image is treated as a decompression bomb.
 MAX_IMAGE_PIXELS = 100_000_000
@@ -33,7 +33,8 @@ def extract(data: bytes, mime: str) -> tuple[dict[str, Any], tuple[str, ...]]:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ExtractionFailed(f"decompression bomb: {exc}") from exc
         except UnidentifiedImageError as exc:
-            raise ExtractionFailed(f"unreadable image: {exc}") from exc
+            # No image format recognises these bytes: the sniffed type was a weak guess.
+            raise NotThisFormat(str(exc)) from exc
         except (OSError, SyntaxError, ValueError) as exc:
             raise ExtractionFailed(f"corrupt image: {exc}", metadata) from exc
     return metadata, ()

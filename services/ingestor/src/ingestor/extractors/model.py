@@ -20,6 +20,11 @@ class ContentChanged(Exception):
     """The bytes read did not hash to the expected digest: the file changed since hashing."""
 
 
+class NotThisFormat(Exception):
+    """The sniffed type was a guess the parser disproved (e.g. binary taken for text): the
+    content gets the generic metadata of an unknown type instead."""
+
+
 class ExtractionFailed(Exception):
     """Raised by an extractor that could not finish; carries what it learnt before failing."""
 

@@ -64,6 +64,15 @@ def sniff_mime(head: bytes) -> str:
     return OCTET_STREAM
 
 
+def has_known_signature(head: bytes) -> bool:
+    """True when the type comes from a format's own signature, not from a weaker guess."""
+    return (
+        any(head.startswith(magic, offset) for magic, offset, _ in _SIGNATURES)
+        or (head.startswith(b"RIFF") and head[8:12] in _RIFF_KINDS)
+        or head.startswith(_TEXT_BOMS)
+    )
+
+
 def _is_mpeg_audio_frame(head: bytes) -> bool:
     """An MPEG audio frame header (an MP3 without ID3 tag): sync bits and valid fields."""
     if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:

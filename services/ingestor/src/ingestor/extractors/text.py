@@ -7,7 +7,7 @@ from typing import Any
 
 from charset_normalizer import CharsetMatch, from_bytes
 
-from ingestor.extractors.model import ExtractionFailed
+from ingestor.extractors.model import NotThisFormat
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf_32"),
@@ -24,7 +24,7 @@ _PREFERRED_ON_TIE = ("cp1252",)
 def extract(data: bytes, mime: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     encoding = detect_encoding(data)
     if encoding is None:
-        raise ExtractionFailed("text encoding not recognised")
+        raise NotThisFormat("no text encoding fits these bytes")
     # errors="replace": a content cut at a size limit may end inside a character.
     text = data.decode(encoding, errors="replace")
     metadata = {

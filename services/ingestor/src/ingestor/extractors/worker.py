@@ -9,9 +9,14 @@ import stat
 import warnings
 from typing import Any
 
-from ingestor.extractors.model import ContentChanged, Extraction, ExtractionFailed
+from ingestor.extractors.model import (
+    ContentChanged,
+    Extraction,
+    ExtractionFailed,
+    NotThisFormat,
+)
 from ingestor.extractors.registry import extractor_for
-from ingestor.extractors.sniff import HEAD_BYTES, sniff_mime
+from ingestor.extractors.sniff import HEAD_BYTES, OCTET_STREAM, has_known_signature, sniff_mime
 from ingestor.extractors.text import check_chunking, chunk_text
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -48,6 +53,10 @@ def extract_file(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found, texts = extractor(data, mime)
+    except NotThisFormat as exc:
+        if not has_known_signature(data[:HEAD_BYTES]):
+            return Extraction(OCTET_STREAM, {"size": size, "mime_type": OCTET_STREAM})
+        found, error = {}, f"not a valid {mime}: {exc}"
     except ExtractionFailed as exc:
         found, texts, error = exc.metadata, exc.texts, exc.reason
     except MemoryError:

@@ -1,0 +1,172 @@
+"""What the operator commands do, apart from how they print: status, backfill, retry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from file_watcher.filters import PathFilter
+from file_watcher.scan import scan_tree
+from fileflow_core.broker.rabbitmq import RabbitBroker
+from fileflow_core.broker.topology import Topology
+from fileflow_core.errors import ConfigError, MessageDecodeError
+from fileflow_core.messages import FileEvent, Operation, decode_event
+from fileflow_core.paths import locate_in_roots
+from fileflow_core.settings import Settings
+from fileflow_core.store.migrate import migrate
+from fileflow_core.store.postgres import PostgresDocumentStore
+
+DONE_STATUSES = ("completed", "failed", "deleted")
+
+
+@contextlib.asynccontextmanager
+async def connected(
+    settings: Settings,
+) -> AsyncIterator[tuple[PostgresDocumentStore, RabbitBroker]]:
+    await migrate(settings.database_url)
+    store = await PostgresDocumentStore.open(settings.database_url, max_connections=2)
+    try:
+        broker = await RabbitBroker.open(
+            settings.amqp_url,
+            Topology(settings.queue_name, settings.max_attempts, settings.retry_base_delay_s),
+            name="fileflow-cli",
+            timeout_s=settings.connect_timeout_s,
+        )
+        try:
+            yield store, broker
+        finally:
+            await broker.close()
+    finally:
+        await store.close()
+
+
+async def collect_status(settings: Settings) -> dict[str, Any]:
+    async with connected(settings) as (store, broker):
+        by_status = await store.status_counts()
+        queues = await broker.queue_depths()
+        per_minute = await store.completed_since(60)
+    return {
+        "files": by_status,
+        "total": sum(by_status.values()),
+        "queues": queues,
+        "completed_last_minute": per_minute,
+    }
+
+
+@dataclass
+class BackfillResult:
+    root_id: str
+    enqueued: int
+    statuses: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return sum(self.statuses.get(name, 0) for name in DONE_STATUSES)
+
+
+def _backfill_target(settings: Settings, path: Path) -> tuple[str, Path, str]:
+    absolute = path.expanduser().absolute()
+    roots = [(root.id, root.path.expanduser().absolute()) for root in settings.roots]
+    for root_id, root_path in roots:
+        if absolute == root_path:
+            return root_id, root_path, ""
+    located = locate_in_roots(str(absolute), roots)
+    if located is None:
+        raise ConfigError(f"{path} is not under any configured root (set FILEFLOW_ROOTS)")
+    root_id, relative = located
+    return root_id, dict(roots)[root_id], relative
+
+
+async def backfill(
+    settings: Settings,
+    path: Path,
+    *,
+    reprocess: bool = False,
+    wait: bool = True,
+    timeout_s: float = 3600.0,
+    on_progress: Callable[[BackfillResult], None] | None = None,
+) -> BackfillResult:
+    """Enqueue every file of an existing tree, then (with ``wait``) follow it until stored."""
+    root_id, root_path, start = _backfill_target(settings, path)
+    root = settings.root(root_id)
+    assert root is not None
+    path_filter = PathFilter(root.include, root.ignore, defaults=root.default_ignores)
+    found = await asyncio.to_thread(
+        lambda: [rel for rel, _ in scan_tree(root_path, path_filter, start=start)]
+    )
+    started = time.monotonic()
+    result = BackfillResult(root_id, len(found))
+    async with connected(settings) as (store, broker):
+        publisher = await broker.publisher(
+            window=settings.publish_window, timeout_s=settings.publish_timeout_s
+        )
+        for offset in range(0, len(found), 5000):
+            batch = found[offset : offset + 5000]
+            await store.mark_pending_many(root_id, batch)
+            await publisher.publish(
+                FileEvent.observed(root_id, rel, Operation.UPSERT, reprocess=reprocess)
+                for rel in batch
+            )
+        while wait and found:
+            result.statuses = await store.progress(root_id, found)
+            result.seconds = time.monotonic() - started
+            if on_progress is not None:
+                on_progress(result)
+            if result.done >= len(found) or result.seconds > timeout_s:
+                break
+            await asyncio.sleep(0.5)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+@dataclass
+class RetryResult:
+    files: list[tuple[int, str, str]]
+    dead_letters_taken: int
+    dead_letters_left: int
+
+
+async def retry(settings: Settings, file_ids: list[int] | None) -> RetryResult:
+    """Send failed files (all, or the given ids) back through the pipeline, re-extracting them,
+    and take their messages out of the dead-letter queue."""
+    async with connected(settings) as (store, broker):
+        files = await store.locations(file_ids)
+        wanted = {(root_id, path) for _, root_id, path in files}
+
+        def select(body: bytes) -> bool:
+            try:
+                event = decode_event(body)
+            except MessageDecodeError:
+                return False  # malformed: stays for a human to read
+            if file_ids is None:
+                if settings.root(event.root_id) is None:
+                    return False  # a root this deployment does not have: leave it
+                wanted.add((event.root_id, event.path))
+                return True
+            return (event.root_id, event.path) in wanted
+
+        publisher = await broker.publisher(
+            window=settings.publish_window, timeout_s=settings.publish_timeout_s
+        )
+
+        async def republish(_bodies: list[bytes]) -> None:
+            await send(sorted(wanted))
+
+        async def send(targets: list[tuple[str, str]]) -> None:
+            for root_id in {root for root, _ in targets}:
+                await store.mark_pending_many(root_id, [p for r, p in targets if r == root_id])
+            await publisher.publish(
+                FileEvent.observed(root, path, Operation.UPSERT, reprocess=True)
+                for root, path in targets
+            )
+
+        taken, left = await broker.drain_dead_letters(select, republish)
+        if not taken and wanted:
+            await send(sorted(wanted))
+    return RetryResult(files, taken, left)
