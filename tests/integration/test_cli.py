@@ -80,7 +80,10 @@ async def test_migrate_is_idempotent_and_status_counts(settings: Settings) -> No
     second = fileflow("migrate", env=env)
     assert second.returncode == 0 and "up to date" in second.stdout
     status = fileflow("status", "--json", env=env)
-    assert orjson.loads(status.stdout) == {"files": {}, "total": 0}
+    report = orjson.loads(status.stdout)
+    assert report["files"] == {} and report["total"] == 0
+    assert report["queues"][settings.queue_name] == 0
+    assert report["queues"][f"{settings.queue_name}.dead"] == 0
 
 
 async def test_fileflow_run_ingests_a_folder_and_stops_cleanly_on_sigterm(
