@@ -44,8 +44,8 @@ async def _start(coro_factory: Any) -> Running:
 
 
 @contextlib.asynccontextmanager
-async def ingestor(settings: Settings) -> AsyncIterator[Running]:
-    running = await _start(lambda stop, started: run_ingestor(settings, stop, started))
+async def ingestor(settings: Settings, **options: Any) -> AsyncIterator[Running]:
+    running = await _start(lambda stop, started: run_ingestor(settings, stop, started, **options))
     try:
         yield running
     finally:

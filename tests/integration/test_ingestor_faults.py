@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from fileflow_core.broker.rabbitmq import declare_topology
 from fileflow_core.broker.topology import Topology
 from fileflow_core.messages import FileEvent, Operation, encode_event
+from fileflow_core.models import ContentInfo
 from fileflow_core.settings import Settings
 from fileflow_core.store.migrate import migrate
 from tests import pipeline
@@ -237,3 +238,45 @@ def _safe(probe):  # type: ignore[no-untyped-def]
             return 0
 
     return wrapped
+
+
+class SlowExtractor:
+    """Takes longer than the renewal threshold, like a huge PDF would."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.calls = 0
+
+    async def extract(self, path: Path, sha256: str, size: int, head: bytes) -> ContentInfo:
+        self.calls += 1
+        await asyncio.sleep(self.seconds)
+        return ContentInfo(sha256, size, "text/plain", {"size": size})
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_long_work_is_handed_over_before_the_ack_timeout_and_done_once(
+    settings: Settings, root_dir: Path
+) -> None:
+    data = b"a file that takes long to parse\n" * 1000
+    (root_dir / "huge.txt").write_bytes(data)
+    db = Db(settings.database_url)
+    slow = SlowExtractor(3.0)
+    short = settings.model_copy(update={"delivery_renew_s": 1.0})
+    renewed = metric("fileflow_ingestor_messages_total", outcome="renewed")
+    hashed = metric("fileflow_ingestor_hashed_bytes_total")
+    async with pipeline.ingestor(short, extractor=slow):
+        await publish_upserts(settings.queue_name, ["huge.txt"])
+        await wait_until(db.completed_count, lambda n: n == 1, what="the long file stored")
+        await wait_until(
+            lambda: queue_depth(settings.queue_name),
+            lambda n: n == 0,
+            what="the handed-over copy absorbed",
+        )
+        await asyncio.sleep(1.5)  # the copy's own delivery is short: no second renewal
+    assert metric("fileflow_ingestor_messages_total", outcome="renewed") == renewed + 1
+    assert slow.calls == 1
+    assert metric("fileflow_ingestor_hashed_bytes_total") - hashed == len(data)
+    assert await db.fetchval("SELECT count(*) FROM files") == 1
+    assert await queue_depth(f"{settings.queue_name}.dead") == 0

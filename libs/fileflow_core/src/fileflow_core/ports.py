@@ -34,6 +34,14 @@ class Delivery(Protocol):
     async def requeue(self) -> None:
         """Give the message back untouched, for another consumer or a later start."""
 
+    @property
+    def renewed(self) -> bool:
+        """True for a copy made by ``renew``: the work may already be done."""
+
+    async def renew(self) -> None:
+        """Republish a copy and ack this delivery, so long work never outlives the broker's
+        delivery-acknowledgement timeout; settling this delivery afterwards does nothing."""
+
 
 DeliveryHandler = Callable[[Delivery], Awaitable[None]]
 
@@ -77,3 +85,8 @@ class DocumentStore(Protocol):
     async def record_failed(
         self, observation: FileObservation, error: str, *, attempts: int = 1
     ) -> None: ...
+
+    async def is_current(
+        self, root_id: str, path: str, size: int, mtime_ns: int, inode: int
+    ) -> bool:
+        """True when the stored row is completed and matches this signature."""

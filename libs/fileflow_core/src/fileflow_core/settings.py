@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     extract_memory_bytes: int = Field(default=1 << 30, ge=256 << 20)
     chunk_chars: int = Field(default=2000, ge=100)
     chunk_overlap_chars: int = Field(default=200, ge=0)
+    # Below RabbitMQ's consumer_timeout (30 min by default): longer work is handed over.
+    delivery_renew_s: float = Field(default=900.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_base_delay_s: float = Field(default=1.0, gt=0)
     cache_ttl_s: int = Field(default=30 * 24 * 3600, ge=1)

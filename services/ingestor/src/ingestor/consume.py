@@ -28,6 +28,7 @@ class DeliveryProcessor:
         concurrency: int,
         *,
         failure_record_timeout_s: float = 60.0,
+        renew_after_s: float = 900.0,
     ) -> None:
         self._handler = handler
         self._store = store
@@ -36,6 +37,7 @@ class DeliveryProcessor:
         self._active: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._failure_record_timeout_s = failure_record_timeout_s
+        self._renew_after_s = renew_after_s
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -69,14 +71,16 @@ class DeliveryProcessor:
                 metrics.MESSAGES.labels(outcome="requeued").inc()
                 return
             self._enter()
+            renewer = asyncio.create_task(self._renew_when_long(delivery))
             try:
                 await self._settle(event, delivery)
             finally:
+                renewer.cancel()
                 self._leave()
 
     async def _settle(self, event: FileEvent, delivery: Delivery) -> None:
         try:
-            result = await self._handler.handle(event, delivery.attempt)
+            result = await self._handler.handle(event, delivery.attempt, renewed=delivery.renewed)
         except PermanentError as exc:
             log.error(
                 "event dead-lettered",
@@ -131,6 +135,17 @@ class DeliveryProcessor:
                 "could not mark the file failed; its message is in the dead-letter queue",
                 extra={"path": observation.path, "reason": str(exc)},
             )
+
+    async def _renew_when_long(self, delivery: Delivery) -> None:
+        """Hand long work over to a fresh copy before the broker's ack timeout closes the
+        channel (which would redeliver it while this task still runs)."""
+        await asyncio.sleep(self._renew_after_s)
+        try:
+            await delivery.renew()
+        except TransientError as exc:
+            log.warning("could not renew a long-running delivery", extra={"reason": str(exc)})
+            return
+        metrics.MESSAGES.labels(outcome="renewed").inc()
 
     def _enter(self) -> None:
         self.in_flight += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,8 +58,10 @@ class FileHandler:
         except ValueError as exc:
             raise PermanentError(str(exc)) from exc
 
-    async def handle(self, event: FileEvent, attempt: int = 1) -> Result:
+    async def handle(self, event: FileEvent, attempt: int = 1, *, renewed: bool = False) -> Result:
         path = self.locate(event)
+        if renewed and await self._already_stored(event.root_id, event.path, path):
+            return Result.UNCHANGED
         base = FileObservation(event.root_id, event.path, self.clock())
         started = time.perf_counter()
         try:
@@ -108,6 +111,17 @@ class FileHandler:
             return await self._store(
                 observation, content, path, digest, attempt=attempt, reprocess=event.reprocess
             )
+
+    async def _already_stored(self, root_id: str, relative: str, path: Path) -> bool:
+        """For a renewed copy: the first delivery usually finished the work; a matching stored
+        signature means nothing changed since, so the file is not read again."""
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return False
+        return await self.store.is_current(
+            root_id, relative, info.st_size, info.st_mtime_ns, info.st_ino
+        )
 
     async def _known(self, sha256: str) -> bool:
         return sha256 in self._recent or await self.cache.seen(sha256)

@@ -15,7 +15,7 @@ from fileflow_core.store.migrate import migrate
 from fileflow_core.store.postgres import PostgresDocumentStore
 from ingestor.api import add_ingest_routes
 from ingestor.consume import DeliveryProcessor
-from ingestor.extract import PoolExtractor
+from ingestor.extract import Extractor, PoolExtractor
 from ingestor.handle import FileHandler
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,11 @@ def topology_for(settings: Settings) -> Topology:
 
 
 async def run_ingestor(
-    settings: Settings, stop: asyncio.Event, started: asyncio.Event | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    started: asyncio.Event | None = None,
+    *,
+    extractor: Extractor | None = None,
 ) -> DeliveryProcessor:
     """Run until ``stop`` is set; returns the processor (its counters are useful to tests)."""
     await migrate(settings.database_url)
@@ -45,9 +49,11 @@ async def run_ingestor(
         name="fileflow-ingestor",
         timeout_s=settings.connect_timeout_s,
     )
-    extractor = PoolExtractor(settings)
+    extractor = extractor or PoolExtractor(settings)
     handler = FileHandler(settings, store, cache, extractor)
-    processor = DeliveryProcessor(handler, store, settings.concurrency)
+    processor = DeliveryProcessor(
+        handler, store, settings.concurrency, renew_after_s=settings.delivery_renew_s
+    )
     consumer = broker.consumer(prefetch=settings.effective_prefetch)
     try:
         publisher = await broker.publisher(

@@ -16,7 +16,12 @@ from aio_pika.abc import (
     AbstractRobustQueue,
 )
 
-from fileflow_core.broker.topology import ATTEMPT_HEADER, ERROR_HEADER, Topology
+from fileflow_core.broker.topology import (
+    ATTEMPT_HEADER,
+    ERROR_HEADER,
+    RENEWED_HEADER,
+    Topology,
+)
 from fileflow_core.errors import TransientError
 from fileflow_core.messages import FileEvent, encode_event
 from fileflow_core.ports import DeliveryHandler
@@ -183,6 +188,17 @@ class RabbitDelivery:
         except BROKER_ERRORS as exc:
             raise TransientError(f"requeue failed, the broker will redeliver: {exc!r}") from exc
         self.settled = True
+
+    @property
+    def renewed(self) -> bool:
+        return bool((self._message.headers or {}).get(RENEWED_HEADER))
+
+    async def renew(self) -> None:
+        if self.settled:
+            return
+        await self.forward(
+            self._topology.work_queue, {ATTEMPT_HEADER: self.attempt, RENEWED_HEADER: True}
+        )
 
     async def forward(self, queue: str, headers: dict[str, Any]) -> None:
         """Publish a copy to ``queue`` (confirmed), then ack this delivery.

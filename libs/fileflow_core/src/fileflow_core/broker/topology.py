@@ -10,6 +10,7 @@ from fileflow_core.messages import MAX_PRIORITY
 MAX_RETRY_DELAY_S = 3600.0
 ATTEMPT_HEADER = "x-fileflow-attempt"
 ERROR_HEADER = "x-fileflow-error"
+RENEWED_HEADER = "x-fileflow-renewed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,6 +212,23 @@ class PostgresDocumentStore:
         )
         return written is not None
 
+    async def is_current(
+        self, root_id: str, path: str, size: int, mtime_ns: int, inode: int
+    ) -> bool:
+        found = await self._run(
+            lambda conn: conn.fetchval(
+                "SELECT 1 FROM files WHERE root_id = $1 AND path = $2 AND NOT deleted"
+                " AND status IN ('completed', 'failed') AND size = $3 AND mtime_ns = $4"
+                " AND inode = $5",
+                root_id,
+                path,
+                size,
+                mtime_ns,
+                inode,
+            )
+        )
+        return bool(found)
+
     async def record_processing(self, observation: FileObservation, *, attempts: int = 1) -> None:
         await self._run(
             lambda conn: conn.execute(
