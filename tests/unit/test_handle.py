@@ -143,8 +143,8 @@ async def test_unreadable_file_is_failed_with_what_to_do(parts: Any, monkeypatch
     handler, store, _cache, _extractor, root = parts
     (root / "locked.txt").write_bytes(b"secret")
 
-    async def denied(path: Path, chunk: int) -> None:
-        raise PermissionError(13, "Permission denied", str(path))
+    async def denied(*_args: object) -> None:
+        raise PermissionError(13, "Permission denied", "locked.txt")
 
     monkeypatch.setattr(handle_module, "read_and_hash", denied)
     assert await handler.handle(upsert("locked.txt")) is Result.FAILED

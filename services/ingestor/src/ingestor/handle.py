@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import os
@@ -46,6 +47,8 @@ class FileHandler:
     extractor: Extractor
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _contents_in_progress: KeyedLocks = field(default_factory=KeyedLocks)
+    # Large files read in big chunks, a few at a time: bytes in flight stay bounded.
+    _large_reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     # Hashes this process stored lately: copies skip Redis, and still dedupe when it is down.
     _recent: RecentSet = field(default_factory=lambda: RecentSet(RECENT_HASHES))
 
@@ -65,7 +68,7 @@ class FileHandler:
         base = FileObservation(event.root_id, event.path, self.clock())
         started = time.perf_counter()
         try:
-            digest = await read_and_hash(path, self.settings.read_chunk_bytes)
+            digest = await read_and_hash(path, self.settings.read_chunk_bytes, self._large_reads)
         except (FileNotFoundError, NotADirectoryError):
             await self.store.record_deleted(base)
             return Result.DELETED

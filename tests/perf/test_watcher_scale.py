@@ -1,0 +1,89 @@
+"""Benchmarks 4 and 5: a restart over a large unchanged library, and the watcher's memory."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from fileflow_core.settings import Settings
+from tests.integration.test_ingestor_faults import queue_depth
+from tests.perf.conftest import service, service_env
+from tests.perf.figures import report
+from tests.support import wait_until
+
+LIBRARY_FILES = int(os.environ.get("FILEFLOW_PERF_LIBRARY_FILES", "100000"))
+
+
+def make_library(root: Path, count: int) -> None:
+    for folder in range(count // 500 + 1):
+        (root / f"album{folder:04}").mkdir(exist_ok=True)
+    for i in range(count):
+        (root / f"album{i // 500:04}" / f"track{i:06}.txt").write_bytes(b"%d" % i)
+
+
+def published(metrics: dict[str, float]) -> float:
+    return sum(v for k, v in metrics.items() if k.startswith("fileflow_watcher_published_total"))
+
+
+def scans(metrics: dict[str, float]) -> float:
+    return sum(
+        v
+        for k, v in metrics.items()
+        if k.startswith("fileflow_watcher_scan_duration_seconds_count")
+    )
+
+
+async def restart_over_unchanged_library(settings: Settings, root: Path) -> dict[str, Any]:
+    env = service_env(settings, root)
+    first_started = time.perf_counter()
+    async with service("watch", env) as watcher:
+        await wait_until(
+            watcher.metrics,
+            lambda m: published(m) >= LIBRARY_FILES,
+            timeout_s=600,
+            interval_s=1,
+            what="the first scan published",
+        )
+        first_seconds = time.perf_counter() - first_started
+        watching_rss = watcher.stats()
+    depth = await queue_depth(settings.queue_name)
+    restarted = time.perf_counter()
+    async with service("watch", env) as watcher:
+        metrics = await wait_until(
+            watcher.metrics,
+            lambda m: scans(m) >= 1,
+            timeout_s=120,
+            interval_s=0.05,
+            what="the catch-up scan",
+        )
+        restart_seconds = time.perf_counter() - restarted
+        stats = watcher.stats()
+    return {
+        "library_files": LIBRARY_FILES,
+        "first_start_publish_all_s": round(first_seconds, 1),
+        "restart_catch_up_s": round(restart_seconds, 2),
+        "catch_up_scan_s": round(
+            metrics["fileflow_watcher_scan_duration_seconds_sum{root=lib}"], 2
+        ),
+        "restart_messages_published": published(metrics),
+        "queue_after_first_start": depth,
+        "watcher_rss_mb_watching": round(watching_rss.rss_mb, 1),
+        "watcher_rss_mb_after_restart": round(stats.rss_mb, 1),
+        "watcher_peak_rss_mb": round(max(stats.peak_rss_mb, watching_rss.peak_rss_mb), 1),
+    }
+
+
+def test_restart_over_unchanged_library(benchmark: Any, settings: Settings, root_dir: Path) -> None:
+    make_library(root_dir, LIBRARY_FILES)
+    figures = benchmark.pedantic(
+        lambda: uvloop.run(restart_over_unchanged_library(settings, root_dir)),
+        rounds=1,
+        iterations=1,
+    )
+    report(benchmark, f"watcher over {LIBRARY_FILES} files: restart and memory", figures)
+    assert figures["restart_messages_published"] == 0
+    assert figures["queue_after_first_start"] == LIBRARY_FILES
