@@ -12,9 +12,10 @@ import aiohttp
 import uvloop
 
 from fileflow_core.settings import Settings
-from tests.perf.conftest import PERF_FILES, service, service_env
+from tests.perf.conftest import PERF_FILES
 from tests.perf.figures import latency_summary, report
 from tests.pipeline import Db
+from tests.services import service, service_env
 from tests.support import percentile
 
 FILE_BYTES = 4096

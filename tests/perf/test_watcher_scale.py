@@ -11,8 +11,8 @@ import uvloop
 
 from fileflow_core.settings import Settings
 from tests.integration.test_ingestor_faults import queue_depth
-from tests.perf.conftest import service, service_env
 from tests.perf.figures import report
+from tests.services import service, service_env
 from tests.support import wait_until
 
 LIBRARY_FILES = int(os.environ.get("FILEFLOW_PERF_LIBRARY_FILES", "100000"))

@@ -12,6 +12,7 @@ from fileflow_core.errors import MessageDecodeError, PermanentError, TransientEr
 from fileflow_core.messages import FileEvent, decode_event
 from fileflow_core.models import FileObservation
 from fileflow_core.ports import Delivery, DocumentStore
+from ingestor import faults
 from ingestor.handle import FileHandler
 from ingestor.pathlocks import KeyedLocks
 
@@ -93,6 +94,7 @@ class DeliveryProcessor:
             reason = str(exc) if isinstance(exc, TransientError) else f"unexpected error: {exc!r}"
             await self._retry(event, delivery, reason)
             return
+        faults.reach("crash-after-commit")
         await delivery.ack()
         metrics.MESSAGES.labels(outcome="acked").inc()
         metrics.FILES_DONE.labels(result=result.value).inc()
