@@ -14,8 +14,9 @@ import redis.asyncio as aioredis
 import uvloop
 
 from fileflow_core.broker.topology import Topology
-from fileflow_core.settings import RootConfig, Settings
+from fileflow_core.settings import BackendKind, RootConfig, Settings
 from fileflow_core.store.database import with_database
+from tests import pipeline
 from tests.support import AMQP_URL, PG_ADMIN_URL, REDIS_URL, require_server, unique_name
 
 
@@ -86,14 +87,24 @@ def root_dir(tmp_path: Path) -> Path:
 def settings(
     database_url: str, queue_name: str, redis_prefix: str, root_dir: Path, tmp_path: Path
 ) -> Settings:
-    return Settings(
+    return make_settings(
+        root_dir,
+        tmp_path,
         amqp_url=AMQP_URL,
         redis_url=REDIS_URL,
         database_url=database_url,
         queue_name=queue_name,
         redis_key_prefix=redis_prefix,
+    )
+
+
+def make_settings(root_dir: Path, tmp_path: Path, **servers: Any) -> Settings:
+    """Quick timings, ports chosen by the OS, state and data under ``tmp_path``."""
+    return Settings(
+        **servers,
         roots=[RootConfig(id="lib", path=root_dir)],
         state_dir=tmp_path / "state",
+        data_dir=tmp_path / "data",
         settle_s=0.2,
         debounce_ms=50,
         retry_base_delay_s=0.2,
@@ -102,6 +113,25 @@ def settings(
         watcher_http_port=0,
         ingestor_http_port=0,
     )
+
+
+@pytest.fixture(params=["embedded", "real"])
+def flow_settings(
+    request: pytest.FixtureRequest, root_dir: Path, tmp_path: Path
+) -> tuple[BackendKind, Settings]:
+    """Each adapter set with its settings; the real one needs the servers."""
+    kind: BackendKind = request.param
+    if kind == "real":
+        return kind, request.getfixturevalue("settings")
+    return kind, make_settings(root_dir, tmp_path, backend="embedded")
+
+
+@pytest.fixture
+async def flow(flow_settings: tuple[BackendKind, Settings]) -> AsyncIterator[pipeline.Flow]:
+    """The pipeline over each adapter set: behaviour tests run against both, so the embedded
+    mode cannot drift from the real one."""
+    async with pipeline.flow(*flow_settings) as running:
+        yield running
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:

@@ -1,21 +1,31 @@
-"""Running the real services in-process for a test, against the real servers."""
+"""Running the services in-process for a test: alone against the real servers, or together
+over one shared set of backends (embedded or real), as ``fileflow run`` runs them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import aio_pika
+import aiosqlite
 import asyncpg
 import orjson
 
-from file_watcher.publish import RabbitPublisherFactory
+from file_watcher.main import serve_with
+from file_watcher.publish import PublisherFactory
 from file_watcher.service import Watcher, run_watcher
-from fileflow_core.settings import Settings
+from fileflow_core.backends import Backends, open_backends, open_broker
+from fileflow_core.broker.memory import MemoryBroker, Message
+from fileflow_core.broker.topology import ERROR_HEADER
+from fileflow_core.settings import BackendKind, Settings
 from ingestor.consume import DeliveryProcessor
 from ingestor.service import run_ingestor
+from tests.support import AMQP_URL
 
 
 @dataclass
@@ -55,7 +65,9 @@ async def ingestor(settings: Settings, **options: Any) -> AsyncIterator[Running]
 
 @contextlib.asynccontextmanager
 async def watcher(settings: Settings) -> AsyncIterator[Running]:
-    factory = RabbitPublisherFactory(settings)
+    factory = PublisherFactory(
+        settings, lambda: open_broker(settings, "real", name="fileflow-test-watcher")
+    )
 
     async def serve(stop: asyncio.Event, started: asyncio.Event) -> Watcher:
         try:
@@ -80,7 +92,7 @@ async def processor_of(running: Running) -> DeliveryProcessor:
 
 
 class Db:
-    """Read-only looks at a test's database."""
+    """Read-only looks at a test's PostgreSQL database."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -121,3 +133,114 @@ class Db:
             "SELECT path, content_sha256, size FROM files WHERE NOT deleted AND status='completed'"
         )
         return {row["path"]: (row["content_sha256"], row["size"]) for row in rows}
+
+
+class SqliteDb(Db):
+    """The same looks at a test's SQLite database (``$n`` parameters become ``?n``)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        async with aiosqlite.connect(self.path) as db:
+            db.row_factory = aiosqlite.Row
+            return list(await db.execute_fetchall(re.sub(r"\$(\d+)", r"?\1", query), args))
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        rows = await self.fetch(query, *args)
+        return rows[0][0] if rows else None
+
+
+@dataclass
+class Flow:
+    """Both services of one test over one set of backends, like ``fileflow run``."""
+
+    kind: BackendKind
+    settings: Settings
+    backends: Backends
+
+    @property
+    def db(self) -> Db:
+        if self.kind == "embedded":
+            return SqliteDb(self.settings.sqlite_path)
+        return Db(self.settings.database_url)
+
+    @contextlib.asynccontextmanager
+    async def ingestor(self, **options: Any) -> AsyncIterator[Running]:
+        running = await _start(
+            lambda stop, started: run_ingestor(
+                self.settings, stop, started, backends=self.backends, **options
+            )
+        )
+        try:
+            yield running
+        finally:
+            if not running.task.done():
+                await running.halt()
+
+    @contextlib.asynccontextmanager
+    async def watcher(self) -> AsyncIterator[Running]:
+        running = await _start(
+            lambda stop, started: serve_with(self.settings, stop, self.backends, started)
+        )
+        try:
+            yield running
+        finally:
+            if not running.task.done():
+                await running.halt()
+
+    async def restart(self) -> None:
+        """What a new process gets: the backends closed and opened again."""
+        await self.backends.close()
+        self.backends = await open_backends(self.settings, self.kind, name="fileflow-test")
+
+    async def publish_raw(self, bodies: list[bytes], priority: int = 1) -> None:
+        broker = self.backends.broker
+        if isinstance(broker, MemoryBroker):
+            for body in bodies:
+                await broker.put(Message(body, priority))
+            return
+        await publish_raw(self.settings.queue_name, bodies, priority, url=self.settings.amqp_url)
+
+    async def dead_letter_reasons(self) -> list[str]:
+        broker = self.backends.broker
+        if isinstance(broker, MemoryBroker):
+            return [str(message.headers.get(ERROR_HEADER)) for message in broker.dead]
+        reasons = []
+        connection = await aio_pika.connect(self.settings.amqp_url)
+        try:
+            channel = await connection.channel()
+            dead = await channel.declare_queue(f"{self.settings.queue_name}.dead", durable=True)
+            while (message := await dead.get(fail=False, no_ack=True)) is not None:
+                reasons.append(str((message.headers or {}).get(ERROR_HEADER)))
+        finally:
+            await connection.close()
+        return reasons
+
+
+async def publish_raw(
+    queue: str, bodies: list[bytes], priority: int = 1, *, url: str = AMQP_URL
+) -> None:
+    """Put bodies on a RabbitMQ queue as they are, bypassing the contract (bad ones too)."""
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        for body in bodies:
+            await channel.default_exchange.publish(
+                aio_pika.Message(
+                    body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, priority=priority
+                ),
+                routing_key=queue,
+            )
+    finally:
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def flow(kind: BackendKind, settings: Settings) -> AsyncIterator[Flow]:
+    running = Flow(kind, settings, await open_backends(settings, kind, name="fileflow-test"))
+    try:
+        yield running
+    finally:
+        await running.backends.close()

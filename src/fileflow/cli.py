@@ -14,18 +14,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from file_watcher.main import serve as serve_watcher
-from fileflow.ops import BackfillResult, collect_status, connected
+from fileflow.ops import BackfillResult, collect_status, opened_store
 from fileflow.ops import backfill as backfill_tree
 from fileflow.ops import retry as retry_failed
+from fileflow.together import serve_together
 from fileflow_core.entry import run_main
 from fileflow_core.errors import FileflowError
 from fileflow_core.settings import Settings, load_settings, parse_roots
 from fileflow_core.store.migrate import migrate as apply_migrations
+from fileflow_core.store.sqlite import SqliteDocumentStore
 from ingestor.main import serve as serve_ingestor
 
 app = typer.Typer(
-    help="fileflow: keep folders in sync with PostgreSQL through RabbitMQ.\n\n"
-    "Settings come from FILEFLOW_* environment variables (see the README).",
+    help="fileflow: keep folders in sync with a database of their files.\n\n"
+    "With no server configured, `fileflow run` needs nothing else: it keeps its data in a "
+    "SQLite file and queues in memory. Setting FILEFLOW_AMQP_URL, FILEFLOW_REDIS_URL or "
+    "FILEFLOW_DATABASE_URL switches to RabbitMQ, Redis and PostgreSQL. Settings come from "
+    "FILEFLOW_* environment variables (see the README).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -55,9 +60,42 @@ def _options(
     ctx.obj = config
 
 
-def _settings(ctx: typer.Context, roots: list[str] | None = None) -> Settings:
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="auto (default): embedded unless FILEFLOW_AMQP_URL, FILEFLOW_REDIS_URL or "
+        "FILEFLOW_DATABASE_URL is set; embedded: SQLite file, in-process queue and cache; "
+        "real: PostgreSQL, RabbitMQ, Redis. Setting: FILEFLOW_BACKEND.",
+        show_default=False,
+    ),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder of the embedded backends' database, fileflow.sqlite3. Default: "
+        "$XDG_DATA_HOME/fileflow, i.e. ~/.local/share/fileflow/fileflow.sqlite3. "
+        "Setting: FILEFLOW_DATA_DIR.",
+        show_default=False,
+    ),
+]
+
+
+def _settings(
+    ctx: typer.Context,
+    roots: list[str] | None = None,
+    *,
+    backend: str | None = None,
+    data_dir: Path | None = None,
+) -> Settings:
+    overrides: dict[str, Any] = {}
+    if backend is not None:
+        overrides["backend"] = backend
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
     try:
-        settings = load_settings(ctx.obj)
+        settings = load_settings(ctx.obj, **overrides)
         if roots:
             settings = settings.model_copy(update={"roots": parse_roots(",".join(roots))})
     except (FileflowError, ValueError) as exc:
@@ -83,23 +121,37 @@ def ingest(ctx: typer.Context, roots: RootsArg = None) -> None:
 
 
 @app.command()
-def run(ctx: typer.Context, roots: RootsArg = None) -> None:
-    """Watcher and ingestor together in one process: the simplest way to run fileflow."""
+def run(
+    ctx: typer.Context,
+    roots: RootsArg = None,
+    backend: BackendOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Watcher and ingestor together in one process: the simplest way to run fileflow.
 
-    async def serve_both(settings: Settings, stop: asyncio.Event) -> None:
-        await asyncio.gather(serve_ingestor(settings, stop), serve_watcher(settings, stop))
-
-    raise typer.Exit(run_main(serve_both, _settings(ctx, roots)))
+    On a machine without the servers it needs nothing else (embedded backends: a SQLite file,
+    an in-process queue, an in-memory cache); it prints which backends it uses at start.
+    Stopping and starting again catches up with what changed meanwhile.
+    """
+    settings = _settings(ctx, roots, backend=backend, data_dir=data_dir)
+    raise typer.Exit(run_main(serve_together, settings))
 
 
 @app.command()
-def migrate(ctx: typer.Context) -> None:
+def migrate(
+    ctx: typer.Context, backend: BackendOption = None, data_dir: DataDirOption = None
+) -> None:
     """Create the database if needed and apply the schema migrations (idempotent)."""
-    settings = _settings(ctx)
-    try:
-        applied = asyncio.run(apply_migrations(settings.database_url))
-    except FileflowError as exc:
-        _fail(str(exc))
+    settings = _settings(ctx, backend=backend, data_dir=data_dir)
+
+    async def apply() -> list[str]:
+        if settings.backend_kind() == "real":
+            return await apply_migrations(settings.database_url)
+        store = await SqliteDocumentStore.open(settings.sqlite_path)
+        await store.close()
+        return store.applied
+
+    applied = _run_async(apply())
     print(f"applied: {', '.join(applied)}" if applied else "database schema is up to date")
 
 
@@ -114,13 +166,19 @@ def _run_async(work: Any) -> Any:
 
 
 @app.command()
-def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def status(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    backend: BackendOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
     """Files by status, queue depths (work, retry, dead-letter) and the ingest rate."""
-    report = _run_async(collect_status(_settings(ctx)))
+    report = _run_async(collect_status(_settings(ctx, backend=backend, data_dir=data_dir)))
     if as_json:
         print(orjson.dumps(report).decode())
         return
     console = Console()
+    console.print(report["where"])
     files = Table(title="files by status")
     files.add_column("status")
     files.add_column("files", justify="right")
@@ -132,7 +190,11 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     queues.add_column("messages", justify="right")
     for name, depth in report["queues"].items():
         queues.add_row(name, str(depth))
-    console.print(files, queues)
+    console.print(files)
+    if report["queues"]:
+        console.print(queues)
+    if report["queues_note"]:
+        console.print(f"queues: {report['queues_note']}")
     console.print(f"completed in the last minute: {report['completed_last_minute']}")
 
 
@@ -149,9 +211,11 @@ def backfill(
         float, typer.Option("--timeout", help="Stop following after this.")
     ] = 3600,
     as_json: JsonOption = False,
+    backend: BackendOption = None,
 ) -> None:
-    """Enqueue an existing tree and show a progress bar until it is ingested."""
-    settings = _settings(ctx)
+    """Enqueue an existing tree and show a progress bar until it is ingested (real servers;
+    with embedded backends, `fileflow run` scans its roots at every start)."""
+    settings = _settings(ctx, backend=backend)
     with Progress(
         TextColumn("[bold]backfill"),
         BarColumn(),
@@ -202,22 +266,33 @@ def retry(
     file_ids: Annotated[
         list[int] | None, typer.Argument(help="File ids to retry.", show_default=False)
     ] = None,
+    *,
     retry_all: Annotated[
         bool, typer.Option("--all", help="Every failed file and dead letter.")
     ] = False,
     as_json: JsonOption = False,
+    backend: BackendOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Send failed files back through the pipeline and clear their dead letters."""
     if bool(file_ids) == retry_all:
         _fail("name file ids, or --all (not both)")
-    result = _run_async(retry_failed(_settings(ctx), None if retry_all else list(file_ids or [])))
+    settings = _settings(ctx, backend=backend, data_dir=data_dir)
+    result = _run_async(retry_failed(settings, None if retry_all else list(file_ids or [])))
     report = {
         "files": [{"id": i, "root": r, "path": p} for i, r, p in result.files],
         "dead_letters_taken": result.dead_letters_taken,
         "dead_letters_left": result.dead_letters_left,
+        "deferred": result.deferred,
     }
     if as_json:
         print(orjson.dumps(report).decode())
+        return
+    if result.deferred:
+        print(
+            f"marked {len(result.files)} failed file(s) pending; embedded backends keep their "
+            "queue inside `fileflow run`, which sends them again when it next starts"
+        )
         return
     print(
         f"retrying {len(result.files)} failed file(s); {result.dead_letters_taken} dead "
@@ -228,15 +303,18 @@ def retry(
 @app.command("ls")
 def list_files(
     ctx: typer.Context,
+    *,
     status_filter: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
     as_json: JsonOption = False,
+    backend: BackendOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """List ingested files with status, type and key metadata."""
-    settings = _settings(ctx)
+    settings = _settings(ctx, backend=backend, data_dir=data_dir)
 
     async def rows() -> list[dict[str, Any]]:
-        async with connected(settings) as (store, _broker):
+        async with opened_store(settings) as store:
             return await store.list_files(status=status_filter, limit=limit)
 
     found = _run_async(rows())

@@ -12,48 +12,71 @@ from typing import Any
 
 from file_watcher.filters import PathFilter
 from file_watcher.scan import scan_tree
-from fileflow_core.broker.rabbitmq import RabbitBroker
-from fileflow_core.broker.topology import Topology
-from fileflow_core.errors import ConfigError, MessageDecodeError
+from fileflow_core.backends import describe_backends, open_broker, open_store
+from fileflow_core.errors import ConfigError, MessageDecodeError, TransientError
 from fileflow_core.messages import FileEvent, Operation, decode_event
 from fileflow_core.paths import locate_in_roots
+from fileflow_core.ports import Broker, DocumentStore
 from fileflow_core.settings import Settings
-from fileflow_core.store.migrate import migrate
-from fileflow_core.store.postgres import PostgresDocumentStore
 
 DONE_STATUSES = ("completed", "failed", "deleted")
 
 
+EMBEDDED_QUEUE = "the queue lives inside the running `fileflow run` process"
+
+
 @contextlib.asynccontextmanager
-async def connected(
-    settings: Settings,
-) -> AsyncIterator[tuple[PostgresDocumentStore, RabbitBroker]]:
-    await migrate(settings.database_url)
-    store = await PostgresDocumentStore.open(settings.database_url, max_connections=2)
+async def opened_store(settings: Settings) -> AsyncIterator[DocumentStore]:
+    """The store the settings choose (SQLite file or PostgreSQL), schema up to date."""
+    store = await open_store(settings, settings.backend_kind())
     try:
-        broker = await RabbitBroker.open(
-            settings.amqp_url,
-            Topology(settings.queue_name, settings.max_attempts, settings.retry_base_delay_s),
-            name="fileflow-cli",
-            timeout_s=settings.connect_timeout_s,
-        )
-        try:
-            yield store, broker
-        finally:
-            await broker.close()
+        yield store
     finally:
         await store.close()
 
 
+@contextlib.asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[tuple[DocumentStore, Broker]]:
+    """Store and broker, for the commands that send messages: the real servers only, since
+    an embedded queue lives inside another process."""
+    kind = settings.backend_kind()
+    if kind == "embedded":
+        raise ConfigError(
+            f"this command sends messages, but {EMBEDDED_QUEUE}; set the server URLs "
+            "(or --backend real) to use the real servers"
+        )
+    async with opened_store(settings) as store:
+        broker = await open_broker(settings, kind, name="fileflow-cli")
+        try:
+            yield store, broker
+        finally:
+            await broker.close()
+
+
 async def collect_status(settings: Settings) -> dict[str, Any]:
-    async with connected(settings) as (store, broker):
+    """Files by status and the ingest rate; queue depths when a broker is reachable."""
+    kind = settings.backend_kind()
+    async with opened_store(settings) as store:
         by_status = await store.status_counts()
-        queues = await broker.queue_depths()
         per_minute = await store.completed_since(60)
+    queues: dict[str, int] = {}
+    note = EMBEDDED_QUEUE if kind == "embedded" else None
+    if kind == "real":
+        try:
+            broker = await open_broker(settings, kind, name="fileflow-cli")
+            try:
+                queues = await broker.queue_depths()
+            finally:
+                await broker.close()
+        except TransientError as exc:
+            note = f"queue depths unavailable: {exc}"
     return {
+        "backend": kind,
+        "where": describe_backends(settings, kind),
         "files": by_status,
         "total": sum(by_status.values()),
         "queues": queues,
+        "queues_note": note,
         "completed_last_minute": per_minute,
     }
 
@@ -130,11 +153,14 @@ class RetryResult:
     files: list[tuple[int, str, str]]
     dead_letters_taken: int
     dead_letters_left: int
+    deferred: bool = False  # embedded: marked pending, sent again when `fileflow run` starts
 
 
 async def retry(settings: Settings, file_ids: list[int] | None) -> RetryResult:
     """Send failed files (all, or the given ids) back through the pipeline, re-extracting them,
     and take their messages out of the dead-letter queue."""
+    if settings.backend_kind() == "embedded":
+        return await _mark_for_next_start(settings, file_ids)
     async with connected(settings) as (store, broker):
         files = await store.locations(file_ids)
         wanted = {(root_id, path) for _, root_id, path in files}
@@ -170,3 +196,13 @@ async def retry(settings: Settings, file_ids: list[int] | None) -> RetryResult:
         if not taken and wanted:
             await send(sorted(wanted))
     return RetryResult(files, taken, left)
+
+
+async def _mark_for_next_start(settings: Settings, file_ids: list[int] | None) -> RetryResult:
+    """Embedded: the queue and its dead letters live in the running process, out of reach;
+    a file marked pending does not count as stored, so the next start's scan sends it again."""
+    async with opened_store(settings) as store:
+        files = await store.locations(file_ids)
+        for root_id in {root for _, root, _ in files}:
+            await store.mark_pending_many(root_id, [p for _, r, p in files if r == root_id])
+    return RetryResult(files, 0, 0, deferred=True)

@@ -24,7 +24,6 @@ from tests.integration.test_ingestor_faults import (
     queue_depth,
     through_proxy,
 )
-from tests.integration.test_pipeline import _publish_raw
 from tests.pipeline import Db
 from tests.proxy import tcp_proxy
 from tests.support import free_port, percentile, wait_until
@@ -73,7 +72,7 @@ async def test_metrics_count_every_message_and_stage(settings: Settings, root_di
         await wait_until(db.completed_count, lambda n: n == 60, what="60 rows")
         _, body = await get(metrics_url)
         before = samples_of(body.decode())
-        await _publish_raw(settings.queue_name, [b"not a message"])
+        await pipeline.publish_raw(settings.queue_name, [b"not a message"])
         await wait_until(
             lambda: queue_depth(f"{settings.queue_name}.dead"),
             lambda n: n == 1,

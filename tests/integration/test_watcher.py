@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -207,3 +208,22 @@ async def test_a_vanished_root_is_not_emptied(settings: Settings, root_dir: Path
         os.rename(parked, root_dir)
         await asyncio.sleep(0.5)
     assert not [event for event in published.events if event.op is Operation.DELETE]
+
+
+def init_git(folder: Path) -> None:
+    subprocess.run(["git", "init", "-q", "-b", "main", str(folder)], check=True)
+    subprocess.run(
+        ["git", "-C", str(folder), "remote", "add", "origin", "git@example.org:team/docs.git"],
+        check=True,
+    )
+
+
+async def test_git_aware_root_stores_remote_and_branch(settings: Settings, root_dir: Path) -> None:
+    await asyncio.to_thread(init_git, root_dir)
+    (root_dir / "README.md").write_text("# tracked")
+    git_root = quick(settings, roots=[RootConfig(id="lib", path=root_dir, git=True)])
+    db = Db(settings.database_url)
+    async with pipeline.ingestor(git_root), pipeline.watcher(git_root):
+        await wait_until(db.completed_count, lambda n: n == 1, what="the tracked file")
+    source = await db.fetchval("SELECT source FROM files WHERE path = 'README.md'")
+    assert source == {"branch": "main", "remote": "git@example.org:team/docs.git"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from fileflow_core.messages import FileEvent
 from fileflow_core.models import ContentInfo, FileObservation
@@ -53,6 +53,38 @@ class EventConsumer(Protocol):
         """Stop receiving new deliveries; in-flight ones can still be settled."""
 
 
+class ClosableConsumer(EventConsumer, Protocol):
+    async def close(self) -> None:
+        """Stop, and give back whatever is still unsettled (it will be redelivered)."""
+
+
+class Broker(Protocol):
+    """A queue with retries and dead letters: hands out publishers and consumers."""
+
+    @property
+    def durable(self) -> bool:
+        """True when accepted messages survive a restart of this process."""
+
+    async def publisher(self, *, window: int, timeout_s: float) -> EventPublisher: ...
+
+    def consumer(self, *, prefetch: int) -> ClosableConsumer: ...
+
+    async def connected(self) -> bool: ...
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Messages waiting in the work, retry and dead-letter queues."""
+
+    async def drain_dead_letters(
+        self,
+        select: Callable[[bytes], bool],
+        republish: Callable[[list[bytes]], Awaitable[None]],
+    ) -> tuple[int, int]:
+        """Hand the selected dead letters to ``republish``, then remove them; return
+        (taken, left)."""
+
+    async def close(self) -> None: ...
+
+
 class SeenHashCache(Protocol):
     async def seen(self, sha256: str) -> bool:
         """True if this content was extracted and committed before (a hint, never the truth)."""
@@ -60,7 +92,19 @@ class SeenHashCache(Protocol):
     async def mark_seen(self, sha256: str) -> None: ...
 
 
+class Cache(SeenHashCache, Protocol):
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
 class DocumentStore(Protocol):
+    """Files and contents; every write is one transaction, idempotent and freshness-checked."""
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
     async def content_exists(self, sha256: str) -> bool: ...
 
     async def record_present(
@@ -90,3 +134,30 @@ class DocumentStore(Protocol):
         self, root_id: str, path: str, size: int, mtime_ns: int, inode: int
     ) -> bool:
         """True when the stored row is completed and matches this signature."""
+
+    async def signatures(self, root_id: str) -> dict[str, tuple[int, int, int]]:
+        """(size, mtime_ns, inode) of every live, settled (completed or failed) file of a root."""
+
+    async def register_roots(self, roots: list[tuple[str, str, str]]) -> None:
+        """Record (id, collection, path) of the configured roots."""
+
+    async def mark_pending(self, root_id: str, path: str) -> int:
+        """Create or reset the file's row to ``pending`` (an explicit ingest); return its id."""
+
+    async def mark_pending_many(self, root_id: str, paths: list[str]) -> None: ...
+
+    async def progress(self, root_id: str, paths: list[str]) -> dict[str, int]:
+        """How many of ``paths`` are in each status now."""
+
+    async def locations(self, file_ids: list[int] | None) -> list[tuple[int, str, str]]:
+        """(id, root, path) of the given files, or of every failed file when ``None``."""
+
+    async def completed_since(self, seconds: float) -> int: ...
+
+    async def get_file(self, file_id: int) -> dict[str, Any] | None: ...
+
+    async def list_files(
+        self, *, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]: ...
+
+    async def status_counts(self) -> dict[str, int]: ...

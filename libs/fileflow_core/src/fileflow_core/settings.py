@@ -6,7 +6,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -56,6 +56,18 @@ def _default_state_dir() -> Path:
     return Path(base) / "fileflow"
 
 
+def default_data_dir() -> Path:
+    """Where the embedded backends keep their database: ``$XDG_DATA_HOME/fileflow``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "fileflow"
+
+
+SQLITE_FILE_NAME = "fileflow.sqlite3"
+BackendKind = Literal["embedded", "real"]
+# Setting any of these chooses the real servers when ``backend`` is "auto".
+SERVER_URL_FIELDS = frozenset({"amqp_url", "redis_url", "database_url"})
+
+
 def root_id_for(path: Path) -> str:
     """A root id derived from a folder name, for roots given as bare paths."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", path.resolve().name).strip("-.") or "root"
@@ -92,6 +104,12 @@ class Settings(BaseSettings):
     redis_key_prefix: str = "fileflow:"
     roots: Annotated[list[RootConfig], NoDecode] = Field(default_factory=list)
     state_dir: Path = Field(default_factory=_default_state_dir)
+    # "auto": embedded unless a server URL is set (only ``fileflow run`` and the operator
+    # commands can run embedded; the standalone services always use the real servers).
+    backend: Literal["auto", "embedded", "real"] = "auto"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    embedded_queue_capacity: int = Field(default=10_000, ge=1)
+    embedded_cache_entries: int = Field(default=100_000, ge=1)
 
     concurrency: int = Field(default=100, ge=1, le=10_000)
     prefetch: int | None = Field(default=None, ge=1, le=65_535)
@@ -147,6 +165,17 @@ class Settings(BaseSettings):
     @property
     def effective_prefetch(self) -> int:
         return self.prefetch or self.concurrency
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir.expanduser() / SQLITE_FILE_NAME
+
+    def backend_kind(self) -> BackendKind:
+        """The backends to use: explicit ``backend`` wins; "auto" is real as soon as any
+        server URL was set (environment or config file), embedded otherwise."""
+        if self.backend != "auto":
+            return self.backend
+        return "real" if SERVER_URL_FIELDS & self.model_fields_set else "embedded"
 
     def root(self, root_id: str) -> RootConfig | None:
         return next((root for root in self.roots if root.id == root_id), None)

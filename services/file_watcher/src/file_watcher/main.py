@@ -4,18 +4,41 @@ from __future__ import annotations
 
 import asyncio
 
-from file_watcher.publish import RabbitPublisherFactory
-from file_watcher.service import run_watcher
+from file_watcher.publish import PublisherFactory
+from file_watcher.service import Watcher, run_watcher
+from fileflow_core.backends import Backends, open_broker, require_real
 from fileflow_core.entry import run_main
 from fileflow_core.settings import Settings
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    factory = RabbitPublisherFactory(settings)
+    kind = require_real(settings, "watcher")
+    factory = PublisherFactory(
+        settings, lambda: open_broker(settings, kind, name="fileflow-watcher")
+    )
     try:
         await run_watcher(settings, stop, factory, checks={"rabbitmq": factory.connected})
     finally:
         await factory.close()
+
+
+async def serve_with(
+    settings: Settings,
+    stop: asyncio.Event,
+    backends: Backends,
+    started: asyncio.Event | None = None,
+) -> Watcher:
+    """The watcher over backends this process shares with an ingestor. When the broker keeps
+    nothing across restarts, the catch-up scan compares the disk with the store."""
+    broker = backends.broker
+    return await run_watcher(
+        settings,
+        stop,
+        PublisherFactory.over(settings, broker),
+        started,
+        checks={"broker": broker.connected},
+        baseline=None if broker.durable else backends.store.signatures,
+    )
 
 
 def main(settings: Settings | None = None) -> None:

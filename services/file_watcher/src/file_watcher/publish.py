@@ -1,43 +1,45 @@
-"""Opening the RabbitMQ publisher lazily, so the watcher runs (and backs up) while it is down."""
+"""Publishers for the watcher, from a broker opened lazily (so the watcher runs, and backs up,
+while the broker is down) or from one the process already shares."""
 
 from __future__ import annotations
 
-from aio_pika.abc import AbstractRobustConnection
+from collections.abc import Awaitable, Callable
 
-from fileflow_core.broker.rabbitmq import RabbitPublisher, connect
-from fileflow_core.broker.topology import Topology
-from fileflow_core.ports import EventPublisher
+from fileflow_core.ports import Broker, EventPublisher
 from fileflow_core.settings import Settings
 
 
-def topology_for(settings: Settings) -> Topology:
-    return Topology(settings.queue_name, settings.max_attempts, settings.retry_base_delay_s)
+class PublisherFactory:
+    """Called by the watcher for a publisher; opens the broker on first use if it must."""
 
-
-class RabbitPublisherFactory:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, open_broker: Callable[[], Awaitable[Broker]]) -> None:
         self._settings = settings
-        self._connection: AbstractRobustConnection | None = None
+        self._open_broker = open_broker
+        self._broker: Broker | None = None
+        self._owned = True
+
+    @classmethod
+    def over(cls, settings: Settings, broker: Broker) -> PublisherFactory:
+        """Publishers from a broker someone else owns (and closes)."""
+
+        async def shared() -> Broker:
+            return broker
+
+        factory = cls(settings, shared)
+        factory._broker, factory._owned = broker, False
+        return factory
 
     async def __call__(self) -> EventPublisher:
-        if self._connection is None:
-            self._connection = await connect(
-                self._settings.amqp_url,
-                name="fileflow-watcher",
-                timeout_s=self._settings.connect_timeout_s,
-            )
-        return await RabbitPublisher.open(
-            self._connection,
-            topology_for(self._settings),
-            window=self._settings.publish_window,
-            timeout_s=self._settings.publish_timeout_s,
+        if self._broker is None:
+            self._broker = await self._open_broker()
+        return await self._broker.publisher(
+            window=self._settings.publish_window, timeout_s=self._settings.publish_timeout_s
         )
 
     async def connected(self) -> bool:
-        connection = self._connection
-        return connection is not None and not connection.is_closed and connection.connected.is_set()
+        return self._broker is not None and await self._broker.connected()
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+        if self._broker is not None and self._owned:
+            await self._broker.close()
+            self._broker = None

@@ -11,7 +11,7 @@ from file_watcher.filters import PathFilter
 from file_watcher.gitinfo import git_source
 from file_watcher.mounts import detect_filesystem, needs_polling
 from file_watcher.scan import Signature
-from file_watcher.state import WatcherState
+from file_watcher.state import PublishedState, WatcherState
 from fileflow_core import metrics
 from fileflow_core.errors import ConfigError
 from fileflow_core.settings import RootConfig
@@ -24,7 +24,7 @@ class WatchedRoot:
     config: RootConfig
     path: Path
     filter: PathFilter
-    state: WatcherState
+    state: PublishedState
     polling: bool = False
     filesystem: str | None = None
     known: dict[str, Signature] = field(default_factory=dict)
@@ -59,13 +59,18 @@ def check_root_folder(config: RootConfig) -> Path:
     return path.resolve()
 
 
-def open_root(config: RootConfig, state_dir: Path, queue: str) -> WatchedRoot:
+def open_root(
+    config: RootConfig, state_dir: Path, queue: str, state: PublishedState | None = None
+) -> WatchedRoot:
+    """Open a root; what was published comes from ``state``, by default the watcher's own
+    record in ``state_dir``."""
     path = check_root_folder(config)
     filesystem = detect_filesystem(path)
     polling = (
         config.force_polling if config.force_polling is not None else needs_polling(filesystem)
     )
-    state = WatcherState(state_dir, config.id, path, queue)
+    if state is None:
+        state = WatcherState(state_dir, config.id, path, queue)
     root = WatchedRoot(
         config,
         path,

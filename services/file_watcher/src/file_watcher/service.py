@@ -18,6 +18,7 @@ from file_watcher.outbox import Outbox
 from file_watcher.roots import WatchedRoot, open_root
 from file_watcher.scan import Signature, is_utf8, scan_tree, signature_of
 from file_watcher.settle import Settler
+from file_watcher.state import StoredBaseline
 from fileflow_core import metrics
 from fileflow_core.errors import ConfigError, FileflowError, TransientError
 from fileflow_core.http import ReadinessCheck, ops_app, serving
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 PublisherFactory = Callable[[], Awaitable[EventPublisher]]
+# (size, mtime_ns, inode) per path of one root, as the document store holds them.
+Baseline = Callable[[str], Awaitable[dict[str, tuple[int, int, int]]]]
 MAX_PUBLISH_BACKOFF_S = 30.0
 
 
@@ -65,6 +68,7 @@ class Watcher:
         self._watch_stop = asyncio.Event()
         self._drained = asyncio.Event()
         self._vanished: set[str] = set()
+        self._sending: dict[Key, FileEvent] = {}
         self.published = 0
         self.scans_done = 0
 
@@ -103,19 +107,29 @@ class Watcher:
             if gone not in found:
                 self._settler.note((root.id, gone), None, now)
 
+    def _last_published(self, root: WatchedRoot, key: Key) -> Signature | None:
+        """What the broker has (or is confirming right now) for this path; None: nothing."""
+        sending = self._sending.get(key)
+        if sending is None:
+            return root.known.get(key[1])
+        if sending.op is Operation.DELETE:
+            return None
+        return Signature(sending.size or 0, sending.mtime_ns or 0, sending.inode or 0)
+
     def _decide(self, key: Key, signature: Signature | None, *, live: bool = True) -> None:
         root = self._roots[key[0]]
         relative = key[1]
+        published = self._last_published(root, key)
         if signature is None:
             if not root.is_present():
                 # An unmounted share looks like every file deleted: hold, never empty the root.
                 self._report_vanished(root)
                 return
-            if relative in root.known or key in self._outbox:
+            if published is not None or key in self._outbox:
                 event = FileEvent.observed(root.id, relative, Operation.DELETE)
                 if self._outbox.put(key, event, live=live):
                     metrics.EVENTS_COALESCED.labels(root=root.id).inc()
-        elif root.known.get(relative) != signature:
+        elif published != signature:
             event = FileEvent.observed(
                 root.id,
                 relative,
@@ -287,11 +301,15 @@ class Watcher:
             batch = self._outbox.take(self._settings.publish_window)
             if not batch:
                 continue
+            # While confirms are awaited, these count as published: a later identical
+            # observation of the same path must not queue the same message again.
+            self._sending = dict(batch)
             try:
                 if self._publisher is None:
                     self._publisher = await self._publisher_factory()
                 await self._publisher.publish(event for _, event in batch)
             except FileflowError as exc:
+                self._sending = {}
                 failures += 1
                 self._outbox.put_back(batch)
                 for key, _ in batch:
@@ -304,6 +322,7 @@ class Watcher:
                 await asyncio.sleep(delay)
                 continue
             await self._confirmed(batch)
+            self._sending = {}
             if failures:
                 failures = 0
                 log.info("publishing again; catching up on every root")
@@ -359,13 +378,24 @@ async def run_watcher(
     publisher_factory: PublisherFactory,
     started: asyncio.Event | None = None,
     checks: dict[str, ReadinessCheck] | None = None,
+    *,
+    baseline: Baseline | None = None,
 ) -> Watcher:
-    """Run until ``stop`` is set; returns the watcher (its counters are useful to tests)."""
+    """Run until ``stop`` is set; returns the watcher (its counters are useful to tests).
+
+    With ``baseline`` (for a broker that keeps nothing across restarts) the catch-up scan
+    compares the disk with what the store holds instead of with what this watcher published;
+    see ``StoredBaseline``.
+    """
     if not settings.roots:
         raise TransientError("no roots to watch: set FILEFLOW_ROOTS or name folders")
-    roots = [
-        open_root(config, settings.state_dir, settings.queue_name) for config in settings.roots
-    ]
+    roots = []
+    for config in settings.roots:
+        state = None
+        if baseline is not None:
+            stored = await baseline(config.id)
+            state = StoredBaseline({path: Signature(*sig) for path, sig in stored.items()})
+        roots.append(open_root(config, settings.state_dir, settings.queue_name, state))
     watcher = Watcher(settings, roots, publisher_factory)
     tasks = [
         asyncio.create_task(watcher.publish_loop(), name="publish"),

@@ -5,8 +5,42 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 from file_watcher.scan import Signature
+
+
+class PublishedState(Protocol):
+    """What the catch-up scan compares the disk with, and where confirmed publishes go."""
+
+    def load(self) -> dict[str, Signature]: ...
+
+    def apply(self, present: Iterable[tuple[str, Signature]], deleted: Iterable[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StoredBaseline:
+    """What the document store holds for a root, read once at start.
+
+    For a broker that keeps nothing across restarts (the in-process one): a message it
+    accepted may never have been ingested, so "published" proves nothing; only a file the
+    ingestor committed counts as known. ``apply`` does nothing: during the run the watcher's
+    in-memory record is right (the broker lives as long as the process), and the next start
+    reads the store again, so whatever was still queued when the process ended is sent again.
+    """
+
+    def __init__(self, known: dict[str, Signature]) -> None:
+        self._known = known
+
+    def load(self) -> dict[str, Signature]:
+        return dict(self._known)
+
+    def apply(self, present: Iterable[tuple[str, Signature]], deleted: Iterable[str]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 class WatcherState:

@@ -10,9 +10,8 @@ from pydantic import BaseModel, Field
 
 from fileflow_core.messages import FileEvent, Operation
 from fileflow_core.paths import locate_in_roots
-from fileflow_core.ports import EventPublisher
+from fileflow_core.ports import DocumentStore, EventPublisher
 from fileflow_core.settings import Settings
-from fileflow_core.store.postgres import PostgresDocumentStore
 
 Status = Literal["pending", "processing", "completed", "failed", "deleted"]
 
@@ -46,7 +45,7 @@ class FileView(BaseModel):
 
 
 def add_ingest_routes(
-    app: FastAPI, settings: Settings, store: PostgresDocumentStore, publisher: EventPublisher
+    app: FastAPI, settings: Settings, store: DocumentStore, publisher: EventPublisher
 ) -> None:
     roots = [(root.id, root.path.expanduser().absolute()) for root in settings.roots]
 

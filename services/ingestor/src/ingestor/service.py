@@ -1,18 +1,14 @@
-"""The ingestor service: connect adapters, consume until stopped, drain, close in reverse."""
+"""The ingestor service: consume until stopped, drain, close in reverse."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from fileflow_core.broker.rabbitmq import RabbitBroker
-from fileflow_core.broker.topology import Topology
-from fileflow_core.cache.redis import RedisSeenHashCache
+from fileflow_core.backends import Backends, open_backends, require_real
 from fileflow_core.errors import TransientError
 from fileflow_core.http import ops_app, serving
 from fileflow_core.settings import Settings
-from fileflow_core.store.migrate import migrate
-from fileflow_core.store.postgres import PostgresDocumentStore
 from ingestor.api import add_ingest_routes
 from ingestor.consume import DeliveryProcessor
 from ingestor.extract import Extractor, PoolExtractor
@@ -21,36 +17,44 @@ from ingestor.handle import FileHandler
 log = logging.getLogger(__name__)
 
 
-def topology_for(settings: Settings) -> Topology:
-    return Topology(settings.queue_name, settings.max_attempts, settings.retry_base_delay_s)
-
-
 async def run_ingestor(
     settings: Settings,
     stop: asyncio.Event,
     started: asyncio.Event | None = None,
     *,
     extractor: Extractor | None = None,
+    backends: Backends | None = None,
 ) -> DeliveryProcessor:
-    """Run until ``stop`` is set; returns the processor (its counters are useful to tests)."""
-    await migrate(settings.database_url)
-    store = await PostgresDocumentStore.open(
-        settings.database_url, max_connections=min(20, settings.concurrency)
-    )
+    """Run until ``stop`` is set; returns the processor (its counters are useful to tests).
+
+    With ``backends`` the caller owns them (and closes them); without, the ingestor opens the
+    real ones and closes them when it stops.
+    """
+    owned = backends is None
+    if backends is None:
+        backends = await open_backends(
+            settings, require_real(settings, "ingestor"), name="fileflow-ingestor"
+        )
+    try:
+        return await _consume(settings, stop, started, extractor, backends)
+    finally:
+        if owned:
+            await backends.close()
+
+
+async def _consume(
+    settings: Settings,
+    stop: asyncio.Event,
+    started: asyncio.Event | None,
+    extractor: Extractor | None,
+    backends: Backends,
+) -> DeliveryProcessor:
+    store, broker = backends.store, backends.broker
     await store.register_roots(
         [(root.id, root.collection_name, str(root.path)) for root in settings.roots]
     )
-    cache = RedisSeenHashCache.from_url(
-        settings.redis_url, key_prefix=settings.redis_key_prefix, ttl_s=settings.cache_ttl_s
-    )
-    broker = await RabbitBroker.open(
-        settings.amqp_url,
-        topology_for(settings),
-        name="fileflow-ingestor",
-        timeout_s=settings.connect_timeout_s,
-    )
     extractor = extractor or PoolExtractor(settings)
-    handler = FileHandler(settings, store, cache, extractor)
+    handler = FileHandler(settings, store, backends.cache, extractor)
     processor = DeliveryProcessor(
         handler, store, settings.concurrency, renew_after_s=settings.delivery_renew_s
     )
@@ -59,11 +63,7 @@ async def run_ingestor(
         publisher = await broker.publisher(
             window=settings.publish_window, timeout_s=settings.publish_timeout_s
         )
-        app = ops_app(
-            "ingestor",
-            {"rabbitmq": broker.connected, "postgresql": store.ping, "redis": cache.ping},
-            optional=frozenset({"redis"}),  # fail-open: ingestion goes on without the cache
-        )
+        app = ops_app("ingestor", backends.checks, optional=backends.optional_checks)
         add_ingest_routes(app, settings, store, publisher)
         async with serving(app, settings.http_host, settings.ingestor_http_port) as port:
             await consumer.start(processor)
@@ -88,9 +88,7 @@ async def run_ingestor(
                     extra={"cancelled": cancelled},
                 )
     finally:
-        await _close_quietly(
-            consumer.close(), extractor.close(), broker.close(), cache.close(), store.close()
-        )
+        await _close_quietly(consumer.close(), extractor.close())
     log.info("ingestor stopped")
     return processor
 

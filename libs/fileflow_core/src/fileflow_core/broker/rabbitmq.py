@@ -257,6 +257,8 @@ class RabbitConsumer:
 class RabbitBroker:
     """One robust connection and the topology: hands out publishers and consumers."""
 
+    durable = True  # persistent messages on durable queues survive restarts
+
     def __init__(self, connection: AbstractRobustConnection, topology: Topology) -> None:
         self.connection = connection
         self.topology = topology

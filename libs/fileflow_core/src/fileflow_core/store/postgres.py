@@ -18,7 +18,6 @@ Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 # A stale observation never overwrites a newer one; an identical one writes nothing.
 # The file takes its status from its content (failed extraction → failed file, with the reason).
-# A stale observation never overwrites a newer one; an identical one writes nothing.
 _UPSERT_PRESENT = """
 WITH c AS (SELECT extraction_status, extraction_error FROM contents WHERE sha256 = $3)
 INSERT INTO files AS f (root_id, path, content_sha256, size, mtime_ns, inode,
@@ -228,6 +227,17 @@ class PostgresDocumentStore:
             )
         )
         return bool(found)
+
+    async def signatures(self, root_id: str) -> dict[str, tuple[int, int, int]]:
+        rows = await self._run(
+            lambda conn: conn.fetch(
+                "SELECT path, size, mtime_ns, inode FROM files WHERE root_id = $1 AND NOT deleted"
+                " AND status IN ('completed', 'failed') AND size IS NOT NULL"
+                " AND mtime_ns IS NOT NULL AND inode IS NOT NULL",
+                root_id,
+            )
+        )
+        return {row["path"]: (row["size"], row["mtime_ns"], row["inode"]) for row in rows}
 
     async def record_processing(self, observation: FileObservation, *, attempts: int = 1) -> None:
         await self._run(

@@ -1,0 +1,281 @@
+"""In-process broker: the RabbitMQ adapter's semantics (priorities, manual acks, delayed retries
+with attempt counting, dead letters, renew) on an asyncio queue, for ``fileflow run`` on a bare
+machine and for tests.
+
+It keeps nothing on disk: messages waiting in it are lost when the process ends. That is safe
+because the broker says so (``durable`` is False) and the one-process runner then seeds the
+watcher's catch-up scan from the *store* instead of from the watcher's own record of what it
+published: at the next start, every file whose stored row does not match the disk (never
+stored, stored with an older signature, still pending or processing) is published again, and
+every stored file that is gone from disk gets a deletion. Only files the ingestor committed
+count as known, so a message accepted here but never ingested before a stop or a crash is
+never lost, only sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fileflow_core.broker.topology import ATTEMPT_HEADER, ERROR_HEADER, RENEWED_HEADER, Topology
+from fileflow_core.errors import TransientError
+from fileflow_core.messages import FileEvent, encode_event
+from fileflow_core.ports import DeliveryHandler
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    body: bytes
+    priority: int = 0
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+class WorkQueue:
+    """A bounded priority queue (highest priority first, FIFO within one priority).
+
+    ``capacity`` bounds what publishers may add; messages coming back from the broker itself
+    (requeues, retries, renewals) are always taken, as RabbitMQ takes them.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._heap: list[tuple[int, int, Message]] = []
+        self._order = itertools.count()
+        self._changed = asyncio.Condition()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    async def put(self, message: Message, *, timeout_s: float) -> None:
+        """Add when there is room; ``TransientError`` if none frees up within ``timeout_s``."""
+        async with self._changed:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self._changed.wait_for(lambda: len(self._heap) < self.capacity)
+            except TimeoutError:
+                raise TransientError(
+                    f"in-process queue full ({self.capacity} messages) for {timeout_s}s"
+                ) from None
+            self._push(message)
+
+    async def give_back(self, message: Message) -> None:
+        async with self._changed:
+            self._push(message)
+
+    async def get(self) -> Message:
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self._heap))
+            _, _, message = heapq.heappop(self._heap)
+            self._changed.notify_all()
+            return message
+
+    def _push(self, message: Message) -> None:
+        heapq.heappush(self._heap, (-message.priority, next(self._order), message))
+        self._changed.notify_all()
+
+
+class MemoryPublisher:
+    def __init__(self, broker: MemoryBroker, *, timeout_s: float) -> None:
+        self._broker = broker
+        self._timeout_s = timeout_s
+
+    async def publish(self, events: Iterable[FileEvent]) -> None:
+        for event in events:
+            await self._broker.put(
+                Message(encode_event(event), event.priority), timeout_s=self._timeout_s
+            )
+
+
+class MemoryDelivery:
+    """One message taken from the queue; settled exactly once (later settles do nothing)."""
+
+    def __init__(
+        self,
+        message: Message,
+        broker: MemoryBroker,
+        on_settled: Callable[[MemoryDelivery], None],
+    ) -> None:
+        self._message = message
+        self._broker = broker
+        self._on_settled = on_settled
+        self.settled = False
+
+    @property
+    def body(self) -> bytes:
+        return self._message.body
+
+    @property
+    def attempt(self) -> int:
+        value = self._message.headers.get(ATTEMPT_HEADER, 1)
+        return value if isinstance(value, int) and value >= 1 else 1
+
+    @property
+    def renewed(self) -> bool:
+        return bool(self._message.headers.get(RENEWED_HEADER))
+
+    async def ack(self) -> None:
+        self._settle()
+
+    async def retry(self, reason: str) -> bool:
+        if self.settled:
+            return True
+        if self.attempt >= self._broker.topology.max_attempts:
+            await self.dead_letter(f"gave up after {self.attempt} attempts: {reason}")
+            return False
+        self._broker.delay(
+            self._copy({ATTEMPT_HEADER: self.attempt + 1, ERROR_HEADER: reason[:1000]}),
+            self.attempt,
+        )
+        self._settle()
+        return True
+
+    async def dead_letter(self, reason: str) -> None:
+        if self.settled:
+            return
+        self._broker.dead.append(
+            self._copy({ATTEMPT_HEADER: self.attempt, ERROR_HEADER: reason[:1000]})
+        )
+        self._settle()
+
+    async def requeue(self) -> None:
+        if self.settled:
+            return
+        self._settle()
+        await self._broker.queue.give_back(self._message)
+
+    async def renew(self) -> None:
+        if self.settled:
+            return
+        self._settle()
+        await self._broker.queue.give_back(
+            self._copy({ATTEMPT_HEADER: self.attempt, RENEWED_HEADER: True})
+        )
+
+    def _copy(self, headers: dict[str, Any]) -> Message:
+        return Message(self._message.body, self._message.priority, headers)
+
+    def _settle(self) -> None:
+        if not self.settled:
+            self.settled = True
+            self._on_settled(self)
+
+
+class MemoryConsumer:
+    """Takes messages while fewer than ``prefetch`` are unsettled; each runs in its own task."""
+
+    def __init__(self, broker: MemoryBroker, *, prefetch: int) -> None:
+        self._broker = broker
+        self._slots = asyncio.Semaphore(prefetch)
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._handling: set[asyncio.Task[None]] = set()
+        self._unsettled: set[MemoryDelivery] = set()
+
+    async def start(self, handler: DeliveryHandler) -> None:
+        self._dispatcher = asyncio.create_task(self._dispatch(handler), name="memory-consumer")
+
+    async def _dispatch(self, handler: DeliveryHandler) -> None:
+        while True:
+            await self._slots.acquire()
+            try:
+                message = await self._broker.queue.get()
+            except BaseException:
+                self._slots.release()
+                raise
+            delivery = MemoryDelivery(message, self._broker, self._settled)
+            self._unsettled.add(delivery)
+            task = asyncio.ensure_future(handler(delivery))
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+
+    def _settled(self, delivery: MemoryDelivery) -> None:
+        self._unsettled.discard(delivery)
+        self._slots.release()
+
+    async def stop(self) -> None:
+        """Take no more messages; those being handled can still be settled."""
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+            self._dispatcher = None
+
+    async def close(self) -> None:
+        """Stop, cancel what is still being handled, and requeue everything unsettled (like a
+        closed RabbitMQ channel)."""
+        await self.stop()
+        for task in list(self._handling):
+            task.cancel()
+        await asyncio.gather(*self._handling, return_exceptions=True)
+        for delivery in list(self._unsettled):
+            await delivery.requeue()
+        self._unsettled.clear()
+
+
+class MemoryBroker:
+    """Work queue, delayed retries and dead letters of one process, named like RabbitMQ's."""
+
+    durable = False
+
+    def __init__(self, topology: Topology, *, capacity: int = 10_000) -> None:
+        self.topology = topology
+        self.queue = WorkQueue(capacity)
+        self.dead: list[Message] = []
+        self._delayed: dict[asyncio.Task[None], str] = {}
+        self._closed = False
+
+    async def put(self, message: Message, *, timeout_s: float = 10.0) -> None:
+        """Accept a message (what a confirmed publish is to RabbitMQ)."""
+        if self._closed:
+            raise TransientError("the in-process queue is closed")
+        await self.queue.put(message, timeout_s=timeout_s)
+
+    def delay(self, message: Message, failed_attempt: int) -> None:
+        """Re-enqueue after the backoff of ``failed_attempt``, like the retry queues' TTL."""
+
+        async def later() -> None:
+            await asyncio.sleep(self.topology.retry_delay_s(failed_attempt))
+            await self.queue.give_back(message)
+
+        task = asyncio.create_task(later(), name="memory-retry")
+        self._delayed[task] = self.topology.retry_queue(failed_attempt)
+        task.add_done_callback(lambda done: self._delayed.pop(done, None))
+
+    async def publisher(self, *, window: int, timeout_s: float) -> MemoryPublisher:
+        return MemoryPublisher(self, timeout_s=timeout_s)
+
+    def consumer(self, *, prefetch: int) -> MemoryConsumer:
+        return MemoryConsumer(self, prefetch=prefetch)
+
+    async def connected(self) -> bool:
+        return not self._closed
+
+    async def queue_depths(self) -> dict[str, int]:
+        depths = {self.topology.work_queue: len(self.queue)}
+        depths |= {name: 0 for name, _ in self.topology.retry_queues}
+        for name in self._delayed.values():
+            depths[name] = depths.get(name, 0) + 1
+        depths[self.topology.dead_queue] = len(self.dead)
+        return depths
+
+    async def drain_dead_letters(
+        self,
+        select: Callable[[bytes], bool],
+        republish: Callable[[list[bytes]], Awaitable[None]],
+    ) -> tuple[int, int]:
+        held = list(self.dead)
+        chosen = [message for message in held if select(message.body)]
+        if chosen:
+            await republish([message.body for message in chosen])
+        taken = {id(message) for message in chosen}
+        self.dead = [message for message in self.dead if id(message) not in taken]
+        return len(chosen), len(held) - len(chosen)
+
+    async def close(self) -> None:
+        """Drop pending retries; what is still queued is lost with the process (see above)."""
+        self._closed = True
+        for task in list(self._delayed):
+            task.cancel()
+        await asyncio.gather(*self._delayed, return_exceptions=True)

@@ -1,0 +1,48 @@
+"""Seen-hash cache in this process's memory: a bounded LRU set with the Redis cache's TTL."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from fileflow_core import metrics
+
+
+class MemorySeenHashCache:
+    """Remembers the ``max_entries`` most recently marked hashes, each for ``ttl_s``."""
+
+    def __init__(
+        self,
+        *,
+        max_entries: int,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._entries: OrderedDict[str, float] = OrderedDict()
+        self._max_entries = max_entries
+        self._ttl_s = ttl_s
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def seen(self, sha256: str) -> bool:
+        expires = self._entries.get(sha256)
+        found = expires is not None and expires > self._clock()
+        if expires is not None and not found:
+            del self._entries[sha256]
+        metrics.CACHE_LOOKUPS.labels(result="hit" if found else "miss").inc()
+        return found
+
+    async def mark_seen(self, sha256: str) -> None:
+        self._entries[sha256] = self._clock() + self._ttl_s
+        self._entries.move_to_end(sha256)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._entries.clear()
