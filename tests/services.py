@@ -33,8 +33,10 @@ def service_env(settings: Settings, root: Path, **extra: str) -> dict[str, str]:
         FILEFLOW_STATE_DIR=str(settings.state_dir),
         FILEFLOW_ROOTS=f"lib={root}",
         FILEFLOW_LOG_LEVEL="WARNING",
-        **extra,
+        FILEFLOW_MAX_ATTEMPTS=str(settings.max_attempts),
+        FILEFLOW_RETRY_BASE_DELAY_S=str(settings.retry_base_delay_s),
     )
+    env.update(extra)
     return env
 
 

@@ -9,8 +9,9 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import watchfiles
 
@@ -34,6 +35,16 @@ PublisherFactory = Callable[[], Awaitable[EventPublisher]]
 # (size, mtime_ns, inode) per path of one root, as the document store holds them.
 Baseline = Callable[[str], Awaitable[dict[str, tuple[int, int, int]]]]
 MAX_PUBLISH_BACKOFF_S = 30.0
+FOLDER_RECHECK_S = 1.0
+OVERFLOW_HINT_EVENTS = 4096
+BURST_WINDOW_S = 2.0
+BURST_RESCAN_S = 2.0
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
 
 
 def raise_if_watch_limit(exc: OSError, root: WatchedRoot) -> None:
@@ -69,6 +80,9 @@ class Watcher:
         self._drained = asyncio.Event()
         self._vanished: set[str] = set()
         self._sending: dict[Key, FileEvent] = {}
+        self._scheduled: set[tuple[str, str, str]] = set()
+        self._bursts: dict[str, tuple[float, int]] = {}
+        self._background: set[asyncio.Task[object]] = set()
         self.published = 0
         self.scans_done = 0
 
@@ -90,6 +104,13 @@ class Watcher:
         if stat.S_ISDIR(info.st_mode):
             if root.config.recursive and root.filter.accepts_dir(relative):
                 self._observe_folder(root, relative, now)
+                # Files created before the OS watch on a new folder exists send no event:
+                # look again once that window has passed.
+                self._later(
+                    FOLDER_RECHECK_S,
+                    ("folder", root.id, relative),
+                    lambda: self._observe_folder(root, relative, time.monotonic()),
+                )
         elif stat.S_ISREG(info.st_mode):
             if root.filter.accepts_file(relative):
                 self._settler.note((root.id, relative), signature_of(info), now)
@@ -143,6 +164,35 @@ class Watcher:
                 metrics.EVENTS_COALESCED.labels(root=root.id).inc()
         metrics.BACKLOG.set(len(self._outbox))
         self._wakeup.set()
+
+    def _burst_may_overflow(self, root_id: str, events: int, now: float) -> bool:
+        """True once a root saw ``OVERFLOW_HINT_EVENTS`` events within ``BURST_WINDOW_S``."""
+        started, seen = self._bursts.get(root_id, (now, 0))
+        if now - started > BURST_WINDOW_S:
+            started, seen = now, 0
+        seen += events
+        self._bursts[root_id] = (started, seen)
+        return seen >= OVERFLOW_HINT_EVENTS
+
+    def _later(
+        self, delay_s: float, key: tuple[str, str, str], action: Callable[[], object]
+    ) -> None:
+        """Run ``action`` once after ``delay_s``; the same key scheduled again meanwhile is one."""
+        if key in self._scheduled:
+            return
+        self._scheduled.add(key)
+
+        def run() -> None:
+            self._scheduled.discard(key)
+            if not self._watch_stop.is_set():
+                action()
+
+        asyncio.get_running_loop().call_later(delay_s, run)
+
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _report_vanished(self, root: WatchedRoot) -> None:
         if root.id not in self._vanished:
@@ -205,11 +255,15 @@ class Watcher:
         while not self._watch_stop.is_set():
             try:
                 await self._watch_once(root)
-            except OSError as exc:
-                raise_if_watch_limit(exc, root)
+            except Exception as exc:  # the watch must outlive anything the OS or library does
+                for error in _leaves(exc):
+                    if isinstance(error, OSError):
+                        raise_if_watch_limit(error, root)
+                # e.g. watchfiles cannot decode a file name that is not UTF-8: such a file is
+                # reported by the scan and skipped; the watch goes on.
                 log.warning(
                     "watch failed; restarting it after a catch-up scan",
-                    extra={"root": root.id, "reason": repr(exc)},
+                    extra={"root": root.id, "reason": "; ".join(map(repr, _leaves(exc)))},
                 )
             if self._watch_stop.is_set():
                 return
@@ -233,6 +287,14 @@ class Watcher:
         ):
             now = time.monotonic()
             metrics.EVENTS_SEEN.labels(root=root.id).inc(len(changes))
+            if self._burst_may_overflow(root.id, len(changes), now):
+                # Bursts this large can overflow the OS event queue, which the watch library
+                # does not report: a catch-up scan after the burst finds what was dropped.
+                self._later(
+                    BURST_RESCAN_S,
+                    ("catch-up", root.id, ""),
+                    lambda: self._spawn(self.catch_up(root)),
+                )
             for _change, raw_path in changes:
                 relative = relative_to_root(root.path, Path(raw_path))
                 if relative is None:
@@ -370,6 +432,8 @@ class Watcher:
 
     def stop_watching(self) -> None:
         self._watch_stop.set()
+        for task in self._background:
+            task.cancel()
 
 
 async def run_watcher(

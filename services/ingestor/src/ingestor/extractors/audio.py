@@ -5,14 +5,17 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from tinytag import TinyTag, TinyTagException
+from tinytag import TinyTag, TinyTagException, UnsupportedFormatError
 
-from ingestor.extractors.model import ExtractionFailed
+from ingestor.extractors.model import ExtractionFailed, NotThisFormat
 
 
 def extract(data: bytes, mime: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     try:
         tag = TinyTag.get(file_obj=io.BytesIO(data))
+    except UnsupportedFormatError as exc:
+        # No audio reader recognises these bytes: the sniffed type was a weak guess.
+        raise NotThisFormat(str(exc)) from exc
     except TinyTagException as exc:
         raise ExtractionFailed(f"unreadable audio tags: {exc}") from exc
     fields: dict[str, Any] = {
