@@ -21,7 +21,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fileflow_core.broker.topology import ATTEMPT_HEADER, ERROR_HEADER, RENEWED_HEADER, Topology
+from fileflow_core.broker.topology import (
+    ATTEMPT_HEADER,
+    ERROR_HEADER,
+    RENEWED_HEADER,
+    Topology,
+    attempt_of,
+)
 from fileflow_core.errors import TransientError
 from fileflow_core.messages import FileEvent, encode_event
 from fileflow_core.ports import DeliveryHandler
@@ -110,8 +116,7 @@ class MemoryDelivery:
 
     @property
     def attempt(self) -> int:
-        value = self._message.headers.get(ATTEMPT_HEADER, 1)
-        return value if isinstance(value, int) and value >= 1 else 1
+        return attempt_of(self._message.headers)
 
     @property
     def renewed(self) -> bool:

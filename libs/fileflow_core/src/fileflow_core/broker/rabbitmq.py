@@ -21,6 +21,7 @@ from fileflow_core.broker.topology import (
     ERROR_HEADER,
     RENEWED_HEADER,
     Topology,
+    attempt_of,
 )
 from fileflow_core.errors import TransientError
 from fileflow_core.messages import FileEvent, encode_event
@@ -153,8 +154,7 @@ class RabbitDelivery:
 
     @property
     def attempt(self) -> int:
-        value = (self._message.headers or {}).get(ATTEMPT_HEADER, 1)
-        return value if isinstance(value, int) and value >= 1 else 1
+        return attempt_of(self._message.headers)
 
     async def ack(self) -> None:
         if self.settled:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,12 @@ MAX_RETRY_DELAY_S = 3600.0
 ATTEMPT_HEADER = "x-fileflow-attempt"
 ERROR_HEADER = "x-fileflow-error"
 RENEWED_HEADER = "x-fileflow-renewed"
+
+
+def attempt_of(headers: Mapping[str, Any] | None) -> int:
+    """The delivery attempt a message's headers record: 1 for a first delivery."""
+    value = (headers or {}).get(ATTEMPT_HEADER, 1)
+    return value if isinstance(value, int) and value >= 1 else 1
 
 
 @dataclass(frozen=True, slots=True)
