@@ -7,7 +7,7 @@ from importlib import resources
 
 import asyncpg
 
-from fileflow_core.errors import TransientError
+from fileflow_core.errors import ConfigError, TransientError
 from fileflow_core.store.database import connect_creating
 
 log = logging.getLogger(__name__)
@@ -36,16 +36,33 @@ async def migrate(database_url: str) -> list[str]:
         await conn.close()
 
 
+async def _applied(conn: asyncpg.Connection) -> set[int] | None:
+    """Versions applied so far; None when the database has no migrations table yet."""
+    if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+        return None
+    return {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+
+
 async def _apply(conn: asyncpg.Connection) -> list[str]:
+    # Up to date: touch nothing, so a runtime role without DDL rights starts fine.
+    done = await _applied(conn)
+    if done is not None and {v for v, _, _ in available_migrations()} <= done:
+        return []
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version integer PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+        except asyncpg.InsufficientPrivilegeError as exc:
+            raise ConfigError(
+                "the database schema needs migrations this role may not apply: run "
+                "`fileflow migrate` with the owner role's FILEFLOW_DATABASE_URL first"
+            ) from exc
+        done = await _applied(conn) or set()
         for version, name, sql in available_migrations():
             if version in done:
                 continue
