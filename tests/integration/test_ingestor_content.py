@@ -152,3 +152,21 @@ async def test_file_deleted_between_event_and_read_is_recorded_deleted(
             what="tombstone",
         )
         await asyncio.sleep(0.2)
+
+
+async def test_hard_links_share_one_content_and_symlink_loops_are_never_followed(
+    settings: Settings, root_dir: Path
+) -> None:
+    (root_dir / "original.txt").write_text("one inode, two names")
+    os.link(root_dir / "original.txt", root_dir / "hardlink.txt")
+    (root_dir / "loop").mkdir()
+    (root_dir / "loop" / "again").symlink_to(root_dir / "loop", target_is_directory=True)
+    (root_dir / "self").symlink_to(root_dir / "self")
+    db = Db(settings.database_url)
+    async with pipeline.ingestor(settings), pipeline.watcher(settings):
+        rows = await wait_until(db.live_files, lambda r: len(r) == 2, what="both names stored")
+        await asyncio.sleep(1.0)
+    assert set(rows) == {"original.txt", "hardlink.txt"}
+    assert rows["original.txt"] == rows["hardlink.txt"]
+    assert await db.fetchval("SELECT count(*) FROM contents") == 1
+    assert await db.fetchval("SELECT count(*) FROM files") == 2
