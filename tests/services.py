@@ -20,6 +20,9 @@ from tests.perf.procstats import ProcessStats, tree_stats
 from tests.support import free_port, wait_until
 
 BIN = Path(sys.executable).parent
+# Extractions counted by every ingestor that stopped cleanly, per queue (a killed one cannot be
+# asked): the fault invariant compares them with the contents stored.
+EXTRACTIONS: dict[str, float] = {}
 
 
 def service_env(settings: Settings, root: Path, **extra: str) -> dict[str, str]:
@@ -90,6 +93,17 @@ async def service(
         await wait_until(running.ready, bool, timeout_s=60, what=f"{command} ready")
         yield running
     finally:
+        if process.returncode is None and command == "ingest":
+            try:
+                metrics = await running.metrics()
+            except aiohttp.ClientError:
+                metrics = {}
+            queue = env.get("FILEFLOW_QUEUE_NAME", "")
+            EXTRACTIONS[queue] = EXTRACTIONS.get(queue, 0.0) + sum(
+                value
+                for key, value in metrics.items()
+                if key.startswith("fileflow_ingestor_extractions_total")
+            )
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
             try:

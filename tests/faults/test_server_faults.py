@@ -20,6 +20,7 @@ from fileflow_core.errors import TransientError
 from fileflow_core.messages import FileEvent, Operation
 from fileflow_core.settings import Settings
 from tests.faults.test_process_faults import completed, write
+from tests.integration.test_ingestor_faults import queue_depth
 from tests.pipeline import Db
 from tests.proxy import tcp_proxy
 from tests.services import service, service_env
@@ -30,6 +31,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 def ctl(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, timeout=120)
+
+
+async def drained(queue: str) -> None:
+    """Redelivered hints (acks lost with the connection) are absorbed before the check."""
+    await wait_until(
+        lambda: queue_depth(queue), lambda n: n == 0, timeout_s=60, what="the work queue drained"
+    )
 
 
 async def rabbit_back() -> None:
@@ -58,7 +66,9 @@ async def test_rabbitmq_restarted_mid_import(
             what="import finished after the restart",
         )
         print(f"\nRabbitMQ restart: recovered and finished in {time.monotonic() - started:.1f}s")
-    await verify()
+        await drained(settings.queue_name)
+    # Losing the connection cancels the files in flight: their redelivery extracts again.
+    await verify(reextraction_forced=True)
 
 
 async def test_all_connections_force_closed(
@@ -80,7 +90,9 @@ async def test_all_connections_force_closed(
         )
         (root_dir / "after.txt").write_text("consumers are back")
         await wait_until(lambda: completed(db), lambda n: n == 2001, what="a later file")
-    await verify()
+        await drained(settings.queue_name)
+    # Losing the connection cancels the files in flight: their redelivery extracts again.
+    await verify(reextraction_forced=True)
 
 
 async def test_work_queue_deleted_under_a_running_consumer(
@@ -208,7 +220,8 @@ async def test_postgresql_restarted_and_down_for_30s(
             timeout_s=240,
             what="every file once PostgreSQL is back",
         )
-    await verify()
+    # A commit that failed with the database loses its extraction: redoing it is forced.
+    await verify(reextraction_forced=True)
 
 
 async def test_redis_stalled_flushed_and_down(

@@ -29,6 +29,10 @@ from fileflow_core.ports import DeliveryHandler
 
 log = logging.getLogger(__name__)
 
+# An ack or republish on a channel that died with its connection can wait for ever; the broker
+# redelivers whatever was not settled, so giving up after this long loses nothing.
+SETTLE_TIMEOUT_S = 10.0
+
 BROKER_ERRORS: tuple[type[BaseException], ...] = (
     aio_pika.exceptions.AMQPError,
     aiormq.exceptions.AMQPError,
@@ -160,7 +164,7 @@ class RabbitDelivery:
         if self.settled:
             return
         try:
-            await self._message.ack()
+            await asyncio.wait_for(self._message.ack(), SETTLE_TIMEOUT_S)
         except BROKER_ERRORS as exc:
             raise TransientError(f"ack failed, the broker will redeliver: {exc!r}") from exc
         self.settled = True
@@ -184,7 +188,7 @@ class RabbitDelivery:
         if self.settled:
             return
         try:
-            await self._message.nack(requeue=True)
+            await asyncio.wait_for(self._message.nack(requeue=True), SETTLE_TIMEOUT_S)
         except BROKER_ERRORS as exc:
             raise TransientError(f"requeue failed, the broker will redeliver: {exc!r}") from exc
         self.settled = True
@@ -209,7 +213,9 @@ class RabbitDelivery:
             self._message.body, priority=self._message.priority or 0, headers=headers
         )
         try:
-            await self._channel.default_exchange.publish(message, queue, mandatory=True)
+            await self._channel.default_exchange.publish(
+                message, queue, mandatory=True, timeout=SETTLE_TIMEOUT_S
+            )
         except BROKER_ERRORS as exc:
             raise TransientError(f"publish to {queue} failed: {exc!r}") from exc
         await self.ack()

@@ -69,7 +69,6 @@ def has_known_signature(head: bytes) -> bool:
     return (
         any(head.startswith(magic, offset) for magic, offset, _ in _SIGNATURES)
         or (head.startswith(b"RIFF") and head[8:12] in _RIFF_KINDS)
-        or head.startswith(_TEXT_BOMS)
     )
 
 

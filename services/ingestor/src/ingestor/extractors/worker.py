@@ -53,12 +53,16 @@ def extract_file(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found, texts = extractor(data, mime)
-    except NotThisFormat as exc:
+    except (NotThisFormat, ExtractionFailed) as exc:
+        # Only a format's own signature makes a parse failure a broken file; after a weaker
+        # guess (a byte-order mark, a frame-sync pattern, a loose magic number) it only means
+        # the guess was wrong, and the content is an unknown binary.
         if not has_known_signature(data[:HEAD_BYTES]):
             return Extraction(OCTET_STREAM, {"size": size, "mime_type": OCTET_STREAM})
-        found, error = {}, f"not a valid {mime}: {exc}"
-    except ExtractionFailed as exc:
-        found, texts, error = exc.metadata, exc.texts, exc.reason
+        if isinstance(exc, ExtractionFailed):
+            found, texts, error = exc.metadata, exc.texts, exc.reason
+        else:
+            found, error = {}, f"not a valid {mime}: {exc}"
     except MemoryError:
         found, error = {}, "out of memory while parsing"
     except Exception as exc:  # any parser bug or hostile input ends here, not in the service
