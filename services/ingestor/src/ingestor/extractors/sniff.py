@@ -66,9 +66,8 @@ def sniff_mime(head: bytes) -> str:
 
 def has_known_signature(head: bytes) -> bool:
     """True when the type comes from a format's own signature, not from a weaker guess."""
-    return (
-        any(head.startswith(magic, offset) for magic, offset, _ in _SIGNATURES)
-        or (head.startswith(b"RIFF") and head[8:12] in _RIFF_KINDS)
+    return any(head.startswith(magic, offset) for magic, offset, _ in _SIGNATURES) or (
+        head.startswith(b"RIFF") and head[8:12] in _RIFF_KINDS
     )
 
 
