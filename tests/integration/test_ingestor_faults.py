@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
@@ -107,11 +108,11 @@ async def test_database_down_then_back_every_file_completes(
     assert await queue_depth(f"{settings.queue_name}.dead") == 0
 
 
-async def test_attempts_exhausted_go_to_dead_letters_and_files_are_failed(
-    settings: Settings, root_dir: Path
-) -> None:
+async def dead_letter_files(settings: Settings, root_dir: Path, count: int) -> list[Any]:
+    """Ingest ``count`` files while PostgreSQL is unreachable until their attempts (2) run out;
+    return their rows once the failures could be recorded."""
     await migrate(settings.database_url)
-    expected = make_files(root_dir, 5)
+    paths = sorted(make_files(root_dir, count))
     db = Db(settings.database_url)
     async with tcp_proxy("127.0.0.1", 5432) as proxy:
         flaky = settings.model_copy(
@@ -123,18 +124,24 @@ async def test_attempts_exhausted_go_to_dead_letters_and_files_are_failed(
         )
         async with pipeline.ingestor(flaky):
             proxy.cut()
-            await publish_upserts(settings.queue_name, sorted(expected))
+            await publish_upserts(settings.queue_name, paths)
             await wait_until(
                 lambda: queue_depth(f"{settings.queue_name}.dead"),
-                lambda n: n == 5,
-                what="5 dead-lettered messages",
+                lambda n: n == count,
+                what=f"{count} dead-lettered messages",
             )
             proxy.restore()
-            rows = await wait_until(
+            return await wait_until(
                 lambda: db.fetch("SELECT path, status, error, attempts FROM files"),
-                lambda r: len(r) == 5,
+                lambda r: len(r) == count,
                 what="failures recorded once PG is back",
             )
+
+
+async def test_attempts_exhausted_go_to_dead_letters_and_files_are_failed(
+    settings: Settings, root_dir: Path
+) -> None:
+    rows = await dead_letter_files(settings, root_dir, 5)
     assert {row["status"] for row in rows} == {"failed"}
     assert all("gave up after 2 attempts" in row["error"] for row in rows)
     assert all(row["attempts"] == 2 for row in rows)

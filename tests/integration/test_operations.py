@@ -19,6 +19,7 @@ from fileflow_core.settings import Settings
 from tests import pipeline
 from tests.integration.test_cli import env_for
 from tests.integration.test_ingestor_faults import (
+    dead_letter_files,
     make_files,
     publish_upserts,
     queue_depth,
@@ -241,33 +242,9 @@ async def test_backfill_follows_progress_and_summarises(settings: Settings, root
 async def test_retry_brings_dead_lettered_files_to_completed(
     settings: Settings, root_dir: Path
 ) -> None:
-    from fileflow_core.store.migrate import migrate
-
-    await migrate(settings.database_url)
-    expected = make_files(root_dir, 5)
+    failed = await dead_letter_files(settings, root_dir, 5)
+    assert {row["status"] for row in failed} == {"failed"}
     db = Db(settings.database_url)
-    async with tcp_proxy("127.0.0.1", 5432) as proxy:
-        flaky = settings.model_copy(
-            update={
-                "database_url": through_proxy(settings.database_url, proxy.port),
-                "max_attempts": 2,
-                "retry_base_delay_s": 0.1,
-            }
-        )
-        async with pipeline.ingestor(flaky):
-            proxy.cut()
-            await publish_upserts(settings.queue_name, sorted(expected))
-            await wait_until(
-                lambda: queue_depth(f"{settings.queue_name}.dead"),
-                lambda n: n == 5,
-                what="5 dead letters",
-            )
-            proxy.restore()
-            await wait_until(
-                lambda: db.fetchval("SELECT count(*) FROM files WHERE status = 'failed'"),
-                lambda n: n == 5,
-                what="5 failed files",
-            )
     env = {**env_for(settings), "FILEFLOW_ROOTS": f"lib={root_dir}"}
     async with pipeline.ingestor(settings):
         result = await asyncio.to_thread(
