@@ -254,7 +254,9 @@ class SlowExtractor:
         self.seconds = seconds
         self.calls = 0
 
-    async def extract(self, path: Path, sha256: str, size: int, head: bytes) -> ContentInfo:
+    async def extract(
+        self, path: Path, sha256: str, size: int, head: bytes, data: bytes | None = None
+    ) -> ContentInfo:
         self.calls += 1
         await asyncio.sleep(self.seconds)
         return ContentInfo(sha256, size, "text/plain", {"size": size})

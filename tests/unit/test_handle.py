@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fileflow_core.errors import PermanentError
+from fileflow_core.errors import ContentMissingError, PermanentError
 from fileflow_core.messages import FileEvent, Operation
-from fileflow_core.models import ContentInfo, FileObservation
+from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.settings import RootConfig, Settings
 from ingestor import handle as handle_module
 from ingestor.handle import FileHandler, Result
@@ -38,12 +39,25 @@ class FakeStore:
         if content is not None:
             self.contents[sha256] = content
         elif sha256 not in self.contents:
-            from fileflow_core.errors import ContentMissingError
-
             raise ContentMissingError(sha256)
         changed = self.present.get(observation.path) != sha256
         self.present[observation.path] = sha256
         return changed
+
+    async def record_present_many(
+        self, writes: Sequence[PresentWrite]
+    ) -> list[bool | ContentMissingError]:
+        results: list[bool | ContentMissingError] = []
+        for w in writes:
+            try:
+                results.append(
+                    await self.record_present(
+                        w.observation, w.content, w.sha256, attempts=w.attempts
+                    )
+                )
+            except ContentMissingError as exc:
+                results.append(exc)
+        return results
 
     async def record_deleted(self, observation: FileObservation) -> bool:
         self.deleted.append(observation.path)
@@ -68,12 +82,20 @@ class FakeCache:
     async def mark_seen(self, sha256: str) -> None:
         self.seen_hashes.add(sha256)
 
+    async def seen_many(self, hashes: Sequence[str]) -> set[str]:
+        return {h for h in hashes if h in self.seen_hashes}
+
+    async def mark_seen_many(self, hashes: Sequence[str]) -> None:
+        self.seen_hashes.update(hashes)
+
 
 class CountingExtractor:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def extract(self, path: Path, sha256: str, size: int, head: bytes) -> ContentInfo:
+    async def extract(
+        self, path: Path, sha256: str, size: int, head: bytes, data: bytes | None = None
+    ) -> ContentInfo:
         self.calls += 1
         return ContentInfo(sha256, size, "text/plain", {"size": size})
 

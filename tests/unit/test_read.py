@@ -9,7 +9,39 @@ from pathlib import Path
 
 import pytest
 
-from ingestor.read import HEAD_BYTES, NotARegularFile, read_and_hash
+from ingestor.read import (
+    HEAD_BYTES,
+    WHOLE_FILE_BYTES,
+    FileDigest,
+    NotARegularFile,
+    read_and_hash,
+)
+
+
+async def read_digest(path: Path, chunk_bytes: int) -> FileDigest:
+    located, digest = await read_and_hash(lambda: path, chunk_bytes)
+    assert located == path
+    return digest
+
+
+@pytest.mark.parametrize("size", [0, 5, WHOLE_FILE_BYTES, WHOLE_FILE_BYTES + 1])
+async def test_small_files_come_with_their_bytes(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    digest = await read_digest(path, 4096)
+    assert digest.sha256 == hashlib.sha256(data).hexdigest()
+    assert digest.size == size
+    # Whole files up to the limit are kept for extraction; larger ones are streamed.
+    assert digest.data == (data if size <= WHOLE_FILE_BYTES else None)
+
+
+async def test_locate_runs_first_and_its_error_propagates(tmp_path: Path) -> None:
+    def refuse() -> Path:
+        raise ValueError("outside the root")
+
+    with pytest.raises(ValueError, match="outside the root"):
+        await read_and_hash(refuse, 4096)
 
 
 @pytest.mark.parametrize(
@@ -20,7 +52,7 @@ async def test_hash_and_size_match_hashlib(tmp_path: Path, size: int, chunk_byte
     data = os.urandom(size)
     path = tmp_path / "f.bin"
     path.write_bytes(data)
-    digest = await read_and_hash(path, chunk_bytes)
+    digest = await read_digest(path, chunk_bytes)
     stat = os.stat(path)
     assert digest.sha256 == hashlib.sha256(data).hexdigest()
     assert digest.size == size
@@ -33,7 +65,7 @@ async def test_small_chunks_hash_correctly(tmp_path: Path) -> None:
     data = os.urandom(10_000)
     path = tmp_path / "f.bin"
     path.write_bytes(data)
-    digest = await read_and_hash(path, 4096)
+    digest = await read_digest(path, 4096)
     assert digest.sha256 == hashlib.sha256(data).hexdigest()
     assert digest.size == len(data)
 
@@ -42,7 +74,7 @@ async def test_head_is_full_with_small_chunks(tmp_path: Path) -> None:
     data = os.urandom(10_000)
     path = tmp_path / "f.bin"
     path.write_bytes(data)
-    digest = await read_and_hash(path, 4096)
+    digest = await read_digest(path, 4096)
     assert digest.head == data[:HEAD_BYTES]
 
 
@@ -52,21 +84,21 @@ async def test_symlink_refused(tmp_path: Path) -> None:
     link = tmp_path / "link.txt"
     link.symlink_to(target)
     with pytest.raises(NotARegularFile):
-        await read_and_hash(link, 4096)
+        await read_digest(link, 4096)
 
 
 async def test_fifo_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     with pytest.raises(NotARegularFile):
-        await asyncio.wait_for(read_and_hash(fifo, 4096), timeout=5)
+        await asyncio.wait_for(read_digest(fifo, 4096), timeout=5)
 
 
 async def test_directory_refused(tmp_path: Path) -> None:
     with pytest.raises(NotARegularFile):
-        await read_and_hash(tmp_path, 4096)
+        await read_digest(tmp_path, 4096)
 
 
 async def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        await read_and_hash(tmp_path / "missing", 4096)
+        await read_digest(tmp_path / "missing", 4096)

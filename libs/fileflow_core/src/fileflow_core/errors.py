@@ -13,6 +13,11 @@ class TransientError(FileflowError):
     """Worth retrying later: a server is down, a file is busy or changed while read."""
 
 
+class WriteRejectedError(TransientError):
+    """The database refused a write (a constraint, a bad value), not a connection failure: in a
+    batch, one file's data may be the cause, so each file is tried on its own."""
+
+
 class PermanentError(FileflowError):
     """Retrying cannot help: the message is malformed or names a path outside every root."""
 

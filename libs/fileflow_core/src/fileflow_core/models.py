@@ -45,3 +45,14 @@ class ContentInfo:
         if self.extraction_error:
             return "failed"
         return "skipped" if self.extraction_skipped else "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class PresentWrite:
+    """One file to record as present, pointing at ``sha256`` (with its content when new)."""
+
+    observation: FileObservation
+    sha256: str
+    content: ContentInfo | None = None
+    attempts: int = 1
+    replace_content: bool = False

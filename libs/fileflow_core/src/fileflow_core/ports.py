@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from fileflow_core.errors import ContentMissingError
 from fileflow_core.messages import FileEvent
-from fileflow_core.models import ContentInfo, FileObservation
+from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 
 
 class EventPublisher(Protocol):
@@ -91,6 +92,11 @@ class SeenHashCache(Protocol):
 
     async def mark_seen(self, sha256: str) -> None: ...
 
+    async def seen_many(self, hashes: Sequence[str]) -> set[str]:
+        """The ones of ``hashes`` seen before, in one round trip."""
+
+    async def mark_seen_many(self, hashes: Sequence[str]) -> None: ...
+
 
 class Cache(SeenHashCache, Protocol):
     async def ping(self) -> bool: ...
@@ -119,6 +125,13 @@ class DocumentStore(Protocol):
         """Upsert the file pointing at ``sha256`` (and the content, when given) in one
         transaction. With ``content`` None the content must be stored already, else
         ``ContentMissingError``. False when nothing changed or a newer observation won."""
+
+    async def record_present_many(
+        self, writes: Sequence[PresentWrite]
+    ) -> list[bool | ContentMissingError]:
+        """``record_present`` for many files (distinct paths) at once; per file, whether its row
+        changed or ``ContentMissingError``. Raises ``WriteRejectedError`` when the database
+        refused the batch (write the files one by one to find which)."""
 
     async def record_deleted(self, observation: FileObservation) -> bool: ...
 

@@ -18,6 +18,13 @@ from ingestor.pathlocks import KeyedLocks
 
 log = logging.getLogger(__name__)
 
+_CONSUMED = metrics.MESSAGES.labels(outcome="consumed")
+_ACKED = metrics.MESSAGES.labels(outcome="acked")
+_RETRIED = metrics.MESSAGES.labels(outcome="retried")
+_REQUEUED = metrics.MESSAGES.labels(outcome="requeued")
+_RENEWED = metrics.MESSAGES.labels(outcome="renewed")
+_DEAD_LETTERED = metrics.MESSAGES.labels(outcome="dead_lettered")
+
 
 class DeliveryProcessor:
     """Settles every delivery exactly once: ack, retry, dead-letter or (on shutdown) requeue."""
@@ -36,6 +43,7 @@ class DeliveryProcessor:
         self._slots = asyncio.Semaphore(concurrency)
         self._locks = KeyedLocks()
         self._active: set[asyncio.Task[None]] = set()
+        self._renewals: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._failure_record_timeout_s = failure_record_timeout_s
         self._renew_after_s = renew_after_s
@@ -58,25 +66,28 @@ class DeliveryProcessor:
             self._active.discard(task)
 
     async def _process(self, delivery: Delivery) -> None:
-        metrics.MESSAGES.labels(outcome="consumed").inc()
+        _CONSUMED.inc()
         try:
             event = decode_event(delivery.body)
         except MessageDecodeError as exc:
             log.error("malformed message dead-lettered", extra={"reason": str(exc)})
             await delivery.dead_letter(f"malformed message: {exc}")
-            metrics.MESSAGES.labels(outcome="dead_lettered").inc()
+            _DEAD_LETTERED.inc()
             return
         async with self._locks.hold((event.root_id, event.path)), self._slots:
             if self._stopping:
                 await delivery.requeue()
-                metrics.MESSAGES.labels(outcome="requeued").inc()
+                _REQUEUED.inc()
                 return
             self._enter()
-            renewer = asyncio.create_task(self._renew_when_long(delivery))
+            # A timer, not a task per file: most files finish long before it fires.
+            renewal = asyncio.get_running_loop().call_later(
+                self._renew_after_s, self._start_renewal, delivery
+            )
             try:
                 await self._settle(event, delivery)
             finally:
-                renewer.cancel()
+                renewal.cancel()
                 self._leave()
 
     async def _settle(self, event: FileEvent, delivery: Delivery) -> None:
@@ -88,7 +99,7 @@ class DeliveryProcessor:
                 extra={"root": event.root_id, "path": event.path, "reason": str(exc)},
             )
             await delivery.dead_letter(str(exc))
-            metrics.MESSAGES.labels(outcome="dead_lettered").inc()
+            _DEAD_LETTERED.inc()
             return
         except Exception as exc:  # the loop must survive anything one file does
             reason = str(exc) if isinstance(exc, TransientError) else f"unexpected error: {exc!r}"
@@ -96,7 +107,7 @@ class DeliveryProcessor:
             return
         faults.reach("crash-after-commit")
         await delivery.ack()
-        metrics.MESSAGES.labels(outcome="acked").inc()
+        _ACKED.inc()
         metrics.FILES_DONE.labels(result=result.value).inc()
 
     async def _retry(self, event: FileEvent, delivery: Delivery, reason: str) -> None:
@@ -110,9 +121,9 @@ class DeliveryProcessor:
             },
         )
         if await delivery.retry(reason):
-            metrics.MESSAGES.labels(outcome="retried").inc()
+            _RETRIED.inc()
             return
-        metrics.MESSAGES.labels(outcome="dead_lettered").inc()
+        _DEAD_LETTERED.inc()
         await self._record_failure(
             FileObservation(event.root_id, event.path, self._handler.clock()),
             f"gave up after {delivery.attempt} attempts: {reason}",
@@ -138,16 +149,20 @@ class DeliveryProcessor:
                 extra={"path": observation.path, "reason": str(exc)},
             )
 
-    async def _renew_when_long(self, delivery: Delivery) -> None:
+    def _start_renewal(self, delivery: Delivery) -> None:
+        task = asyncio.create_task(self._renew(delivery))
+        self._renewals.add(task)
+        task.add_done_callback(self._renewals.discard)
+
+    async def _renew(self, delivery: Delivery) -> None:
         """Hand long work over to a fresh copy before the broker's ack timeout closes the
         channel (which would redeliver it while this task still runs)."""
-        await asyncio.sleep(self._renew_after_s)
         try:
             await delivery.renew()
         except TransientError as exc:
             log.warning("could not renew a long-running delivery", extra={"reason": str(exc)})
             return
-        metrics.MESSAGES.labels(outcome="renewed").inc()
+        _RENEWED.inc()
 
     def _enter(self) -> None:
         self.in_flight += 1

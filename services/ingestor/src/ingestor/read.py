@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from fileflow_core import metrics
 from fileflow_core.errors import TransientError
 
 HEAD_BYTES = 8192
+# Files up to this size are read whole in one thread hop (and kept, so extraction needs no
+# second read); aiofiles would cost a hop per open, read and close, which dominates small files.
+WHOLE_FILE_BYTES = 256 * 1024
 LARGE_FILE_BYTES = 64 << 20
 LARGE_CHUNK_BYTES = 8 << 20
 # hashlib releases the GIL on large updates; off the loop they cost no event-loop time.
@@ -32,6 +36,8 @@ class FileDigest:
     mtime_ns: int
     inode: int
     head: bytes
+    # The whole content, for files up to WHOLE_FILE_BYTES.
+    data: bytes | None = None
 
 
 def _open_no_follow(path: str, flags: int) -> int:
@@ -39,22 +45,66 @@ def _open_no_follow(path: str, flags: int) -> int:
 
 
 async def read_and_hash(
-    path: Path, chunk_bytes: int, large_reads: asyncio.Semaphore | None = None
-) -> FileDigest:
-    """Hash ``path`` in chunks. Raises FileNotFoundError, PermissionError, NotARegularFile, or
+    locate: Callable[[], Path], chunk_bytes: int, large_reads: asyncio.Semaphore | None = None
+) -> tuple[Path, FileDigest]:
+    """Find the file (``locate``, run off the event loop: it resolves symlinks) and hash it.
+    Raises what ``locate`` raises, FileNotFoundError, PermissionError, NotARegularFile, or
     TransientError when the file changed while it was read.
 
     Files from ``LARGE_FILE_BYTES`` up are read in ``LARGE_CHUNK_BYTES`` chunks (fewer thread
     hops: near hashlib's own speed) but only as many at once as ``large_reads`` allows, so
     the bytes in flight stay bounded.
     """
-    before = await asyncio.to_thread(os.lstat, path)
-    if not stat.S_ISREG(before.st_mode):
-        raise NotARegularFile(f"not a regular file (mode {stat.filemode(before.st_mode)})")
+    path, small = await asyncio.to_thread(_locate_and_read_if_small, locate)
+    if isinstance(small, FileDigest):
+        metrics.BYTES_HASHED.inc(small.size)
+        return path, small
+    before = small
     if before.st_size >= LARGE_FILE_BYTES and large_reads is not None:
         async with large_reads:
-            return await _hash(path, before, max(chunk_bytes, LARGE_CHUNK_BYTES))
-    return await _hash(path, before, chunk_bytes)
+            return path, await _hash(path, before, max(chunk_bytes, LARGE_CHUNK_BYTES))
+    return path, await _hash(path, before, chunk_bytes)
+
+
+def _locate_and_read_if_small(
+    locate: Callable[[], Path],
+) -> tuple[Path, FileDigest | os.stat_result]:
+    path = locate()
+    return path, _read_if_small(path)
+
+
+def _read_if_small(path: Path) -> FileDigest | os.stat_result:
+    """The digest of a small regular file, read whole; for a larger one, its lstat."""
+    before = os.lstat(path)
+    if not stat.S_ISREG(before.st_mode):
+        raise NotARegularFile(f"not a regular file (mode {stat.filemode(before.st_mode)})")
+    if before.st_size > WHOLE_FILE_BYTES:
+        return before
+    fd = _open_no_follow(str(path), os.O_RDONLY)
+    try:
+        opened = os.fstat(fd)
+        if opened.st_ino != before.st_ino or not stat.S_ISREG(opened.st_mode):
+            raise TransientError("file was replaced between check and open")
+        blocks: list[bytes] = []
+        total = 0
+        # Reading one byte past the limit tells a file that grew meanwhile (then: retry).
+        while total <= WHOLE_FILE_BYTES and (block := os.read(fd, WHOLE_FILE_BYTES + 1 - total)):
+            blocks.append(block)
+            total += len(block)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    data = b"".join(blocks)
+    if len(data) != after.st_size or after.st_mtime_ns != opened.st_mtime_ns:
+        raise TransientError("file changed while it was read; will retry once it settles")
+    return FileDigest(
+        hashlib.sha256(data).hexdigest(),
+        len(data),
+        after.st_mtime_ns,
+        after.st_ino,
+        data[:HEAD_BYTES],
+        data,
+    )
 
 
 async def _hash(path: Path, before: os.stat_result, chunk_bytes: int) -> FileDigest:

@@ -164,7 +164,8 @@ class RabbitDelivery:
         if self.settled:
             return
         try:
-            await asyncio.wait_for(self._message.ack(), SETTLE_TIMEOUT_S)
+            async with asyncio.timeout(SETTLE_TIMEOUT_S):
+                await self._message.ack()
         except BROKER_ERRORS as exc:
             raise TransientError(f"ack failed, the broker will redeliver: {exc!r}") from exc
         self.settled = True
@@ -188,7 +189,8 @@ class RabbitDelivery:
         if self.settled:
             return
         try:
-            await asyncio.wait_for(self._message.nack(requeue=True), SETTLE_TIMEOUT_S)
+            async with asyncio.timeout(SETTLE_TIMEOUT_S):
+                await self._message.nack(requeue=True)
         except BROKER_ERRORS as exc:
             raise TransientError(f"requeue failed, the broker will redeliver: {exc!r}") from exc
         self.settled = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fileflow_core import metrics
 
@@ -40,6 +40,13 @@ class MemorySeenHashCache:
         self._entries.move_to_end(sha256)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
+
+    async def seen_many(self, hashes: Sequence[str]) -> set[str]:
+        return {sha256 for sha256 in hashes if await self.seen(sha256)}
+
+    async def mark_seen_many(self, hashes: Sequence[str]) -> None:
+        for sha256 in hashes:
+            await self.mark_seen(sha256)
 
     async def ping(self) -> bool:
         return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -10,6 +11,13 @@ from redis.exceptions import RedisError
 from fileflow_core import metrics
 
 log = logging.getLogger(__name__)
+
+_MARK_SEEN_MANY = """
+for _, key in ipairs(KEYS) do
+    redis.call('SET', key, '1', 'EX', ARGV[1])
+end
+return #KEYS
+"""
 
 
 class RedisSeenHashCache:
@@ -19,6 +27,7 @@ class RedisSeenHashCache:
         self._client = client
         self._prefix = key_prefix
         self._ttl_s = ttl_s
+        self._mark_script = client.register_script(_MARK_SEEN_MANY)
 
     @classmethod
     def from_url(
@@ -45,6 +54,30 @@ class RedisSeenHashCache:
     async def mark_seen(self, sha256: str) -> None:
         try:
             await self._client.set(self.key(sha256), b"1", ex=self._ttl_s)
+        except (RedisError, OSError) as exc:
+            self._fail_open("mark_seen", exc)
+
+    async def seen_many(self, hashes: Sequence[str]) -> set[str]:
+        if not hashes:
+            return set()
+        try:
+            values = await self._client.mget([self.key(sha256) for sha256 in hashes])
+        except (RedisError, OSError) as exc:
+            self._fail_open("seen", exc)
+            return set()
+        found = {sha256 for sha256, value in zip(hashes, values, strict=True) if value is not None}
+        metrics.CACHE_LOOKUPS.labels(result="hit").inc(len(found))
+        metrics.CACHE_LOOKUPS.labels(result="miss").inc(len(hashes) - len(found))
+        return found
+
+    async def mark_seen_many(self, hashes: Sequence[str]) -> None:
+        if not hashes:
+            return
+        try:
+            # One command for the batch: a pipeline of SETs costs the client ~20 µs each.
+            await self._mark_script(
+                keys=[self.key(sha256) for sha256 in hashes], args=[self._ttl_s]
+            )
         except (RedisError, OSError) as exc:
             self._fail_open("mark_seen", exc)
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import orjson
 
-from fileflow_core.errors import ContentMissingError, TransientError
-from fileflow_core.models import ContentInfo, FileObservation
+from fileflow_core.errors import ContentMissingError, TransientError, WriteRejectedError
+from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.store.database import CONNECTION_ERRORS, describe
 
 T = TypeVar("T")
@@ -47,6 +47,42 @@ ON CONFLICT (sha256) DO UPDATE SET
     extraction_error = EXCLUDED.extraction_error, updated_at = now()
 WHERE c.extraction_status <> 'completed' OR $7
 RETURNING sha256
+"""
+
+# The batch forms of the two upserts above: the same conditions, one statement for many rows.
+_UPSERT_CONTENTS = """
+INSERT INTO contents AS c (sha256, size, mime_type, metadata, extraction_status, extraction_error)
+SELECT v.sha256, v.size, v.mime_type, v.metadata::jsonb, v.status, v.error
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+     AS v(sha256, size, mime_type, metadata, status, error)
+ON CONFLICT (sha256) DO UPDATE SET
+    size = EXCLUDED.size, mime_type = EXCLUDED.mime_type, metadata = EXCLUDED.metadata,
+    extraction_status = EXCLUDED.extraction_status,
+    extraction_error = EXCLUDED.extraction_error, updated_at = now()
+WHERE c.extraction_status <> 'completed' OR EXCLUDED.sha256 = ANY($7::text[])
+RETURNING sha256
+"""
+
+_UPSERT_PRESENT_MANY = """
+INSERT INTO files AS f (root_id, path, content_sha256, size, mtime_ns, inode,
+                        status, error, attempts, deleted, deleted_at, observed_at, source)
+SELECT v.root_id, v.path, v.sha256, v.size, v.mtime_ns, v.inode,
+       CASE WHEN c.extraction_status = 'failed' THEN 'failed' ELSE 'completed' END,
+       c.extraction_error, v.attempts, false, NULL, v.observed_at, v.source::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+            $7::int[], $8::timestamptz[], $9::text[])
+     AS v(root_id, path, sha256, size, mtime_ns, inode, attempts, observed_at, source)
+JOIN contents c ON c.sha256 = v.sha256
+ON CONFLICT (root_id, path) DO UPDATE SET
+    content_sha256 = EXCLUDED.content_sha256, size = EXCLUDED.size,
+    mtime_ns = EXCLUDED.mtime_ns, inode = EXCLUDED.inode, status = EXCLUDED.status,
+    error = EXCLUDED.error, attempts = EXCLUDED.attempts, deleted = false, deleted_at = NULL,
+    observed_at = EXCLUDED.observed_at, source = EXCLUDED.source, updated_at = now()
+WHERE (f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at)
+  AND (f.content_sha256, f.size, f.mtime_ns, f.inode, f.status, f.error, f.deleted, f.source)
+      IS DISTINCT FROM (EXCLUDED.content_sha256, EXCLUDED.size, EXCLUDED.mtime_ns,
+                        EXCLUDED.inode, EXCLUDED.status, EXCLUDED.error, false, EXCLUDED.source)
+RETURNING root_id, path
 """
 
 _MARK_DELETED = """
@@ -135,7 +171,7 @@ class PostgresDocumentStore:
             except asyncpg.PostgresError as exc:
                 if isinstance(exc, CONNECTION_ERRORS):
                     raise
-                raise TransientError(f"PostgreSQL rejected the write: {exc!r}") from exc
+                raise WriteRejectedError(f"PostgreSQL rejected the write: {exc!r}") from exc
 
     async def ping(self) -> bool:
         try:
@@ -180,6 +216,87 @@ class PostgresDocumentStore:
             return written is not None
 
         return await self._run(work)
+
+    async def record_present_many(
+        self, writes: Sequence[PresentWrite]
+    ) -> list[bool | ContentMissingError]:
+        """``record_present`` for many files in one transaction of five statements.
+
+        Each file's result is whether its row changed, or ``ContentMissingError`` when it has
+        no content and the store holds none (that file is left out, the others are written).
+        The files must name distinct paths. A database refusal raises ``WriteRejectedError``
+        for the whole batch: the caller then writes the files one by one to find the culprit.
+        """
+        contents = {w.sha256: w.content for w in writes if w.content is not None}
+        replaced = [w.sha256 for w in writes if w.content is not None and w.replace_content]
+
+        async def work(conn: Conn) -> list[bool | ContentMissingError]:
+            async with conn.transaction():
+                if contents:
+                    await self._store_contents(conn, list(contents.values()), replaced)
+                referenced = list({w.sha256 for w in writes if w.content is None} - set(contents))
+                present = set(contents)
+                if referenced:
+                    rows = await conn.fetch(
+                        "SELECT sha256 FROM contents WHERE sha256 = ANY($1::text[])", referenced
+                    )
+                    present.update(row["sha256"] for row in rows)
+                storable = [w for w in writes if w.sha256 in present]
+                written = await self._upsert_files(conn, storable) if storable else set()
+            return [
+                (w.observation.root_id, w.observation.path) in written
+                if w.sha256 in present
+                else ContentMissingError(f"content {w.sha256} is not stored")
+                for w in writes
+            ]
+
+        return await self._run(work)
+
+    @staticmethod
+    async def _store_contents(conn: Conn, contents: list[ContentInfo], replaced: list[str]) -> None:
+        rows = await conn.fetch(
+            _UPSERT_CONTENTS,
+            [c.sha256 for c in contents],
+            [c.size for c in contents],
+            [c.mime_type for c in contents],
+            [orjson.dumps(c.metadata).decode() for c in contents],
+            [c.extraction_status for c in contents],
+            [c.extraction_error for c in contents],
+            replaced,
+        )
+        stored = {row["sha256"] for row in rows}
+        if not stored:
+            return
+        await conn.execute(
+            "DELETE FROM chunks WHERE content_sha256 = ANY($1::text[])", list(stored)
+        )
+        records = [
+            (c.sha256, seq, text)
+            for c in contents
+            if c.sha256 in stored
+            for seq, text in enumerate(c.chunks)
+        ]
+        if records:
+            await conn.copy_records_to_table(
+                "chunks", records=records, columns=["content_sha256", "seq", "text"]
+            )
+
+    @staticmethod
+    async def _upsert_files(conn: Conn, writes: list[PresentWrite]) -> set[tuple[str, str]]:
+        observations = [w.observation for w in writes]
+        rows = await conn.fetch(
+            _UPSERT_PRESENT_MANY,
+            [o.root_id for o in observations],
+            [o.path for o in observations],
+            [w.sha256 for w in writes],
+            [o.size for o in observations],
+            [o.mtime_ns for o in observations],
+            [o.inode for o in observations],
+            [w.attempts for w in writes],
+            [o.observed_at for o in observations],
+            [None if o.source is None else orjson.dumps(o.source).decode() for o in observations],
+        )
+        return {(row["root_id"], row["path"]) for row in rows}
 
     @staticmethod
     async def _store_content(conn: Conn, content: ContentInfo, replace: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -16,7 +16,7 @@ import aiosqlite
 import orjson
 
 from fileflow_core.errors import ContentMissingError, TransientError
-from fileflow_core.models import ContentInfo, FileObservation
+from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -273,6 +273,26 @@ class SqliteDocumentStore:
         except sqlite3.Error as exc:
             raise TransientError(f"SQLite rejected the write: {exc!r}") from exc
         return bool(written)
+
+    async def record_present_many(
+        self, writes: Sequence[PresentWrite]
+    ) -> list[bool | ContentMissingError]:
+        # One writer, one file: SQLite gains nothing from grouping, so each is its own write.
+        results: list[bool | ContentMissingError] = []
+        for write in writes:
+            try:
+                results.append(
+                    await self.record_present(
+                        write.observation,
+                        write.content,
+                        write.sha256,
+                        attempts=write.attempts,
+                        replace_content=write.replace_content,
+                    )
+                )
+            except ContentMissingError as exc:
+                results.append(exc)
+        return results
 
     @staticmethod
     async def _store_content(db: aiosqlite.Connection, content: ContentInfo, replace: bool) -> None:

@@ -33,3 +33,11 @@ def extractor_for(mime: str) -> Extractor | None:
         return EXTRACTORS[mime]
     major, _, _ = mime.partition("/")
     return EXTRACTORS.get(f"{major}/")
+
+
+def safe_in_process(mime: str) -> bool:
+    """True when this type's extraction may run in the ingestor itself: decoding text is linear
+    in its size and cannot explode; the parsers of compressed formats (PDF, images, audio)
+    stay in the worker processes, under their timeout and memory cap."""
+    extractor = extractor_for(mime)
+    return extractor is None or extractor is text.extract

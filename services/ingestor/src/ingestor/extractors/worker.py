@@ -15,7 +15,7 @@ from ingestor.extractors.model import (
     ExtractionFailed,
     NotThisFormat,
 )
-from ingestor.extractors.registry import extractor_for
+from ingestor.extractors.registry import extractor_for, safe_in_process
 from ingestor.extractors.sniff import HEAD_BYTES, OCTET_STREAM, has_known_signature, sniff_mime
 from ingestor.extractors.text import check_chunking, chunk_text
 
@@ -39,7 +39,58 @@ def extract_file(
     """
     check_chunking(chunk_chars, overlap_chars)
     data, size = read_verified(path, expected_sha256, max_bytes)
+    return extract_content(
+        data, size, chunk_chars=chunk_chars, overlap_chars=overlap_chars, max_bytes=max_bytes
+    )
+
+
+def extract_content(
+    data: bytes,
+    size: int,
+    *,
+    chunk_chars: int = 2000,
+    overlap_chars: int = 200,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Extraction:
+    """Metadata and text chunks of a content whose first ``max_bytes`` bytes are ``data``.
+
+    The MIME type comes from the bytes; parser failures come back as ``Extraction.error``."""
+    return _extract_as(
+        sniff_mime(data[:HEAD_BYTES]),
+        data,
+        size,
+        chunk_chars=chunk_chars,
+        overlap_chars=overlap_chars,
+        max_bytes=max_bytes,
+    )
+
+
+def extract_if_safe_in_process(
+    data: bytes,
+    size: int,
+    *,
+    chunk_chars: int = 2000,
+    overlap_chars: int = 200,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Extraction | None:
+    """``extract_content`` when the sniffed type is safe to parse in this process (see
+    ``registry.safe_in_process``); None when it belongs in a worker process."""
     mime = sniff_mime(data[:HEAD_BYTES])
+    if not safe_in_process(mime):
+        return None
+    return _extract_as(
+        mime,
+        data,
+        size,
+        chunk_chars=chunk_chars,
+        overlap_chars=overlap_chars,
+        max_bytes=max_bytes,
+    )
+
+
+def _extract_as(
+    mime: str, data: bytes, size: int, *, chunk_chars: int, overlap_chars: int, max_bytes: int
+) -> Extraction:
     metadata: dict[str, Any] = {"size": size, "mime_type": mime}
     if size > max_bytes:
         metadata["extraction"] = f"skipped: larger than {max_bytes} bytes"

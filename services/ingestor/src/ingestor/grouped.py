@@ -1,0 +1,82 @@
+"""The store's and the cache's per-file calls, grouped: one round trip serves many files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fileflow_core.errors import ContentMissingError, TransientError, WriteRejectedError
+from fileflow_core.models import PresentWrite
+from fileflow_core.ports import DocumentStore, SeenHashCache
+from ingestor.batching import MicroBatcher
+
+# A batch of this many files is one transaction of a few statements: big enough that round
+# trips stop mattering, small enough that a rejected batch is cheap to redo file by file.
+MAX_WRITE_BATCH = 250
+# Two transactions in flight: one commits while the next one's statements are sent.
+CONCURRENT_WRITE_BATCHES = 2
+MAX_LOOKUP_BATCH = 500
+
+
+class GroupedWrites:
+    """``record_present`` for one file, written together with the files ready at that moment."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self._store = store
+        self._batcher: MicroBatcher[PresentWrite, bool] = MicroBatcher(
+            self._write, max_batch=MAX_WRITE_BATCH, max_concurrent=CONCURRENT_WRITE_BATCHES
+        )
+
+    @property
+    def batcher(self) -> MicroBatcher[PresentWrite, bool]:
+        return self._batcher
+
+    async def record_present(self, write: PresentWrite) -> bool:
+        """True when the file's row changed. Raises ``ContentMissingError`` (no such content
+        stored), ``WriteRejectedError`` (this file's data was refused) or ``TransientError``."""
+        return await self._batcher.submit(write)
+
+    async def _write(self, writes: list[PresentWrite]) -> Sequence[bool | BaseException]:
+        try:
+            return await self._store.record_present_many(writes)
+        except WriteRejectedError:
+            if len(writes) == 1:
+                raise
+        # One file's data spoilt the batch: each file on its own, so only that one fails.
+        return [await self._write_one(write) for write in writes]
+
+    async def _write_one(self, write: PresentWrite) -> bool | BaseException:
+        try:
+            return await self._store.record_present(
+                write.observation,
+                write.content,
+                write.sha256,
+                attempts=write.attempts,
+                replace_content=write.replace_content,
+            )
+        except (ContentMissingError, TransientError) as exc:
+            return exc
+
+
+class GroupedSeen:
+    """The seen-hash cache, asked and told in batches (MGET, a pipeline of SETs)."""
+
+    def __init__(self, cache: SeenHashCache) -> None:
+        self._cache = cache
+        self._lookups: MicroBatcher[str, bool] = MicroBatcher(
+            self._seen, max_batch=MAX_LOOKUP_BATCH
+        )
+        self._marks: MicroBatcher[str, None] = MicroBatcher(self._mark, max_batch=MAX_LOOKUP_BATCH)
+
+    async def seen(self, sha256: str) -> bool:
+        return await self._lookups.submit(sha256)
+
+    async def mark_seen(self, sha256: str) -> None:
+        await self._marks.submit(sha256)
+
+    async def _seen(self, hashes: list[str]) -> list[bool]:
+        found = await self._cache.seen_many(hashes)
+        return [sha256 in found for sha256 in hashes]
+
+    async def _mark(self, hashes: list[str]) -> list[None]:
+        await self._cache.mark_seen_many(hashes)
+        return [None] * len(hashes)
