@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -13,17 +13,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from file_watcher.main import serve as serve_watcher
-from fileflow.ops import BackfillResult, collect_status, opened_store
-from fileflow.ops import backfill as backfill_tree
-from fileflow.ops import retry as retry_failed
-from fileflow.together import serve_together
 from fileflow_core.entry import run_main
 from fileflow_core.errors import FileflowError
 from fileflow_core.settings import Settings, load_settings, parse_roots
-from fileflow_core.store.migrate import migrate as apply_migrations
-from fileflow_core.store.sqlite import SqliteDocumentStore
-from ingestor.main import serve as serve_ingestor
+
+if TYPE_CHECKING:
+    from fileflow.ops import BackfillResult
+
+# Each command imports what it runs: the watcher process never loads the ingestor's parsers
+# (PDF, images, audio) nor the database driver, which keeps its memory small.
 
 app = typer.Typer(
     help="fileflow: keep folders in sync with a database of their files.\n\n"
@@ -111,12 +109,16 @@ def _fail(message: str) -> typer.Exit:
 @app.command()
 def watch(ctx: typer.Context, roots: RootsArg = None) -> None:
     """Watch folders and publish their changes to RabbitMQ (the file_watcher service)."""
+    from file_watcher.main import serve as serve_watcher
+
     raise typer.Exit(run_main(serve_watcher, _settings(ctx, roots)))
 
 
 @app.command()
 def ingest(ctx: typer.Context, roots: RootsArg = None) -> None:
     """Consume change events and store files in PostgreSQL (the ingestor service)."""
+    from ingestor.main import serve as serve_ingestor
+
     raise typer.Exit(run_main(serve_ingestor, _settings(ctx, roots)))
 
 
@@ -133,6 +135,8 @@ def run(
     an in-process queue, an in-memory cache); it prints which backends it uses at start.
     Stopping and starting again catches up with what changed meanwhile.
     """
+    from fileflow.together import serve_together
+
     settings = _settings(ctx, roots, backend=backend, data_dir=data_dir)
     raise typer.Exit(run_main(serve_together, settings))
 
@@ -146,7 +150,11 @@ def migrate(
 
     async def apply() -> list[str]:
         if settings.backend_kind() == "real":
+            from fileflow_core.store.migrate import migrate as apply_migrations
+
             return await apply_migrations(settings.database_url)
+        from fileflow_core.store.sqlite import SqliteDocumentStore
+
         store = await SqliteDocumentStore.open(settings.sqlite_path)
         await store.close()
         return store.applied
@@ -173,6 +181,8 @@ def status(
     data_dir: DataDirOption = None,
 ) -> None:
     """Files by status, queue depths (work, retry, dead-letter) and the ingest rate."""
+    from fileflow.ops import collect_status
+
     report = _run_async(collect_status(_settings(ctx, backend=backend, data_dir=data_dir)))
     if as_json:
         print(orjson.dumps(report).decode())
@@ -216,6 +226,8 @@ def backfill(
     """Enqueue an existing tree and show a progress bar until it is ingested (real servers;
     with embedded backends, `fileflow run` scans its roots at every start)."""
     settings = _settings(ctx, backend=backend)
+    from fileflow.ops import backfill as backfill_tree
+
     with Progress(
         TextColumn("[bold]backfill"),
         BarColumn(),
@@ -278,6 +290,8 @@ def retry(
     if bool(file_ids) == retry_all:
         _fail("name file ids, or --all (not both)")
     settings = _settings(ctx, backend=backend, data_dir=data_dir)
+    from fileflow.ops import retry as retry_failed
+
     result = _run_async(retry_failed(settings, None if retry_all else list(file_ids or [])))
     report = {
         "files": [{"id": i, "root": r, "path": p} for i, r, p in result.files],
@@ -314,6 +328,8 @@ def list_files(
     settings = _settings(ctx, backend=backend, data_dir=data_dir)
 
     async def rows() -> list[dict[str, Any]]:
+        from fileflow.ops import opened_store
+
         async with opened_store(settings) as store:
             return await store.list_files(status=status_filter, limit=limit)
 

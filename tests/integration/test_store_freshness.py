@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
-from fileflow_core.models import ContentInfo, FileObservation
+from fileflow_core.errors import ContentMissingError, WriteRejectedError
+from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.store.migrate import migrate
 from fileflow_core.store.postgres import PostgresDocumentStore
 
@@ -36,3 +38,86 @@ async def test_freshness_and_idempotency(database_url: str) -> None:
         assert await store.status_counts() == {"deleted": 1}
     finally:
         await store.close()
+
+
+async def test_batch_writes_keep_every_rule_per_file(database_url: str) -> None:
+    await migrate(database_url)
+    store = await PostgresDocumentStore.open(database_url, max_connections=2)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    failed = "c" * 64
+    try:
+        await store.record_present(
+            FileObservation("lib", "kept.txt", t0 + timedelta(seconds=30), 3, 9, 1),
+            ContentInfo(OLD, 3, "text/plain"),
+            OLD,
+        )
+        results = await store.record_present_many(
+            [
+                # New content with its chunks, and a copy of it in the same batch.
+                PresentWrite(
+                    FileObservation("lib", "new.txt", t0, 3, 1, 1, {"git_commit": "abc"}),
+                    NEW,
+                    ContentInfo(NEW, 3, "text/plain", {"lines": 1}, ("one", "two")),
+                ),
+                PresentWrite(FileObservation("lib", "copy.txt", t0, 3, 1, 2), NEW),
+                # A content already stored; a content stored nowhere.
+                PresentWrite(FileObservation("lib", "old.txt", t0, 3, 1, 3), OLD),
+                PresentWrite(FileObservation("lib", "lost.txt", t0, 3, 1, 4), "d" * 64),
+                # Stale: the stored row was observed later.
+                PresentWrite(FileObservation("lib", "kept.txt", t0, 3, 1, 1), NEW),
+                # A content whose extraction failed makes its file failed.
+                PresentWrite(
+                    FileObservation("lib", "broken.pdf", t0, 3, 1, 5),
+                    failed,
+                    ContentInfo(failed, 3, "application/pdf", extraction_error="bad xref"),
+                ),
+            ]
+        )
+        assert results[:3] == [True, True, True]
+        assert isinstance(results[3], ContentMissingError)
+        assert results[4:] == [False, True]
+        rows = {row["path"]: row for row in await store.list_files(limit=100)}
+        assert set(rows) == {"kept.txt", "new.txt", "copy.txt", "old.txt", "broken.pdf"}
+        assert rows["kept.txt"]["content_sha256"] == OLD
+        assert rows["copy.txt"]["content_sha256"] == NEW
+        assert rows["new.txt"]["source"] == {"git_commit": "abc"}
+        assert rows["new.txt"]["metadata"] == {"lines": 1}
+        assert rows["broken.pdf"]["status"] == "failed"
+        assert rows["broken.pdf"]["error"] == "bad xref"
+        # The same batch again changes nothing.
+        again = await store.record_present_many(
+            [PresentWrite(FileObservation("lib", "copy.txt", t0, 3, 1, 2), NEW)]
+        )
+        assert again == [False]
+    finally:
+        await store.close()
+    chunks = await asyncpg_fetch(database_url, "SELECT seq, text FROM chunks ORDER BY seq")
+    assert [(r["seq"], r["text"]) for r in chunks] == [(0, "one"), (1, "two")]
+
+
+async def test_a_refused_batch_raises_write_rejected(database_url: str) -> None:
+    await migrate(database_url)
+    store = await PostgresDocumentStore.open(database_url, max_connections=2)
+    try:
+        with pytest.raises(WriteRejectedError):
+            # The schema refuses an absolute path.
+            await store.record_present_many(
+                [
+                    PresentWrite(
+                        FileObservation("lib", "/abs.txt", datetime.now(UTC), 1, 1, 1),
+                        NEW,
+                        ContentInfo(NEW, 1, "text/plain"),
+                    )
+                ]
+            )
+        assert await store.status_counts() == {}
+    finally:
+        await store.close()
+
+
+async def asyncpg_fetch(url: str, query: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(query))
+    finally:
+        await conn.close()

@@ -6,19 +6,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from fileflow_core.broker.memory import MemoryBroker
-from fileflow_core.broker.rabbitmq import RabbitBroker
 from fileflow_core.broker.topology import Topology
-from fileflow_core.cache.memory import MemorySeenHashCache
-from fileflow_core.cache.redis import RedisSeenHashCache
 from fileflow_core.errors import FileflowError, TransientError
 from fileflow_core.http import ReadinessCheck
 from fileflow_core.ports import Broker, Cache, DocumentStore
 from fileflow_core.settings import BackendKind, Settings
 from fileflow_core.store.database import describe
-from fileflow_core.store.migrate import migrate
-from fileflow_core.store.postgres import PostgresDocumentStore
-from fileflow_core.store.sqlite import SqliteDocumentStore
+
+# The adapters are imported where they are opened: each process loads only the client
+# libraries it uses (the watcher needs no database driver), which keeps its memory small.
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +59,12 @@ class Backends:
 async def open_store(settings: Settings, kind: BackendKind) -> DocumentStore:
     """The document store alone, schema up to date (what the operator commands need)."""
     if kind == "embedded":
+        from fileflow_core.store.sqlite import SqliteDocumentStore
+
         return await SqliteDocumentStore.open(settings.sqlite_path)
+    from fileflow_core.store.migrate import migrate
+    from fileflow_core.store.postgres import PostgresDocumentStore
+
     await migrate(settings.database_url)
     return await PostgresDocumentStore.open(
         settings.database_url, max_connections=min(20, settings.concurrency)
@@ -72,7 +73,11 @@ async def open_store(settings: Settings, kind: BackendKind) -> DocumentStore:
 
 async def open_broker(settings: Settings, kind: BackendKind, *, name: str) -> Broker:
     if kind == "embedded":
+        from fileflow_core.broker.memory import MemoryBroker
+
         return MemoryBroker(topology_for(settings), capacity=settings.embedded_queue_capacity)
+    from fileflow_core.broker.rabbitmq import RabbitBroker
+
     return await RabbitBroker.open(
         settings.amqp_url, topology_for(settings), name=name, timeout_s=settings.connect_timeout_s
     )
@@ -80,9 +85,13 @@ async def open_broker(settings: Settings, kind: BackendKind, *, name: str) -> Br
 
 def open_cache(settings: Settings, kind: BackendKind) -> Cache:
     if kind == "embedded":
+        from fileflow_core.cache.memory import MemorySeenHashCache
+
         return MemorySeenHashCache(
             max_entries=settings.embedded_cache_entries, ttl_s=settings.cache_ttl_s
         )
+    from fileflow_core.cache.redis import RedisSeenHashCache
+
     return RedisSeenHashCache.from_url(
         settings.redis_url, key_prefix=settings.redis_key_prefix, ttl_s=settings.cache_ttl_s
     )
