@@ -19,6 +19,7 @@ from tests.services import service, service_env
 from tests.support import percentile
 
 FILE_BYTES = 4096
+STALL_S = 60.0
 
 
 def write_files(root: Path, count: int, *, unique_every: int = 1) -> None:
@@ -43,15 +44,19 @@ async def import_and_measure(
             asyncio.to_thread(write_files, root, count, unique_every=unique_every)
         )
         async with aiohttp.ClientSession() as session:
-            done = 0
+            done, progressed_at = 0, time.perf_counter()
             while done < count:
+                if time.perf_counter() - progressed_at > STALL_S:
+                    raise AssertionError(f"no progress for {STALL_S} s at {done}/{count} files")
                 probe = time.perf_counter()
                 async with session.get(f"{ingestor.url}/healthz") as response:
                     assert response.status == 200
                 health.append(time.perf_counter() - probe)
                 await asyncio.sleep(0.05)
                 if len(health) % 10 == 0:
-                    done = await db.completed_count()
+                    now_done = await db.completed_count()
+                    if now_done > done:
+                        done, progressed_at = now_done, time.perf_counter()
         await writing
         elapsed = time.perf_counter() - started
         ingestor_stats, watcher_stats = ingestor.stats(), watcher.stats()

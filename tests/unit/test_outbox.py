@@ -19,7 +19,7 @@ def rm(path: str) -> FileEvent:
 
 
 def test_newer_event_replaces_older_for_same_key() -> None:
-    outbox: Outbox[str] = Outbox(max_items=100)
+    outbox: Outbox[str, FileEvent] = Outbox(max_items=100)
     outbox.put("a", up("a", 1))
     outbox.put("a", up("a", 2))
     outbox.put("a", rm("a"))
@@ -31,7 +31,7 @@ def test_newer_event_replaces_older_for_same_key() -> None:
 
 
 def test_lane_order_deletions_first_live_before_catch_up() -> None:
-    outbox: Outbox[str] = Outbox(max_items=100)
+    outbox: Outbox[str, FileEvent] = Outbox(max_items=100)
     outbox.put("scan-up", up("scan-up"), live=False)
     outbox.put("scan-rm", rm("scan-rm"), live=False)
     outbox.put("live-up", up("live-up"))
@@ -40,7 +40,7 @@ def test_lane_order_deletions_first_live_before_catch_up() -> None:
 
 
 def test_take_respects_limit_and_fifo_within_lane() -> None:
-    outbox: Outbox[str] = Outbox(max_items=100)
+    outbox: Outbox[str, FileEvent] = Outbox(max_items=100)
     for name in ("a", "b", "c", "d"):
         outbox.put(name, up(name))
     assert [key for key, _ in outbox.take(3)] == ["a", "b", "c"]
@@ -49,7 +49,7 @@ def test_take_respects_limit_and_fifo_within_lane() -> None:
 
 
 def test_catch_up_never_overrides_live() -> None:
-    outbox: Outbox[str] = Outbox(max_items=100)
+    outbox: Outbox[str, FileEvent] = Outbox(max_items=100)
     outbox.put("a", rm("a"))
     outbox.put("a", up("a", 5), live=False)
     outbox.put("b", up("b", 1))
@@ -59,7 +59,7 @@ def test_catch_up_never_overrides_live() -> None:
 
 
 def test_live_overrides_catch_up() -> None:
-    outbox: Outbox[str] = Outbox(max_items=100)
+    outbox: Outbox[str, FileEvent] = Outbox(max_items=100)
     outbox.put("a", up("a", 5), live=False)
     outbox.put("a", up("a", 6))
     assert outbox.coalesced == 1
@@ -67,14 +67,14 @@ def test_live_overrides_catch_up() -> None:
 
 
 def test_catch_up_replaces_catch_up() -> None:
-    outbox: Outbox[str] = Outbox(max_items=100)
+    outbox: Outbox[str, FileEvent] = Outbox(max_items=100)
     outbox.put("a", up("a", 1), live=False)
     outbox.put("a", rm("a"), live=False)
     assert outbox.take(10) == [("a", rm("a"))]
 
 
 def test_put_back_does_not_override_newer() -> None:
-    outbox: Outbox[str] = Outbox(max_items=100)
+    outbox: Outbox[str, FileEvent] = Outbox(max_items=100)
     outbox.put("a", up("a", 1))
     outbox.put("b", up("b", 1))
     taken = outbox.take(10)
@@ -85,7 +85,7 @@ def test_put_back_does_not_override_newer() -> None:
 
 
 def test_put_back_returns_catch_up_items() -> None:
-    outbox: Outbox[str] = Outbox(max_items=100)
+    outbox: Outbox[str, FileEvent] = Outbox(max_items=100)
     outbox.put("a", up("a"), live=False)
     taken = outbox.take(10)
     outbox.put_back(taken)
@@ -94,7 +94,7 @@ def test_put_back_returns_catch_up_items() -> None:
 
 
 def test_overflow_clears_and_flags() -> None:
-    outbox: Outbox[str] = Outbox(max_items=3)
+    outbox: Outbox[str, FileEvent] = Outbox(max_items=3)
     for name in ("a", "b", "c"):
         outbox.put(name, up(name))
     assert not outbox.overflowed

@@ -61,6 +61,7 @@ class FileEvent(BaseModel):
         inode: int | None = None,
         reprocess: bool = False,
         source: dict[str, str] | None = None,
+        seen_at: datetime | None = None,
     ) -> FileEvent:
         return cls(
             root_id=root_id,
@@ -69,6 +70,7 @@ class FileEvent(BaseModel):
             size=size,
             mtime_ns=mtime_ns,
             inode=inode,
+            seen_at=seen_at or datetime.now(UTC),
             priority=PRIORITY[op],
             reprocess=reprocess,
             source=source,

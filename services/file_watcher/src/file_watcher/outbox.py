@@ -6,22 +6,52 @@ live changes are never stuck behind a large scan and deletions go first.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable, Iterable
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
-from fileflow_core.messages import FileEvent, Operation
+from fileflow_core.messages import Operation
 
 Key = TypeVar("Key", bound=Hashable)
 
 
-class Outbox(Generic[Key]):
+class Change(NamedTuple):
+    """What the outbox holds per path until it is published: a few numbers, not a message
+    (100,000 pending pydantic events cost ~140 MB; these cost a tenth of that)."""
+
+    op: Operation
+    size: int | None = None
+    mtime_ns: int | None = None
+    inode: int | None = None
+    seen_at: float = 0.0  # wall clock, when the watcher saw it
+
+    @classmethod
+    def seen_now(
+        cls,
+        op: Operation,
+        size: int | None = None,
+        mtime_ns: int | None = None,
+        inode: int | None = None,
+    ) -> Change:
+        return cls(op, size, mtime_ns, inode, time.time())
+
+
+class HasOp(Protocol):
+    @property
+    def op(self) -> Operation: ...
+
+
+Value = TypeVar("Value", bound=HasOp)
+
+
+class Outbox(Generic[Key, Value]):
     def __init__(self, max_items: int) -> None:
         self.max_items = max_items
         self.overflowed = False
         self.coalesced = 0
-        self._lanes: tuple[dict[Key, FileEvent], ...] = ({}, {}, {}, {})
+        self._lanes: tuple[dict[Key, Value], ...] = ({}, {}, {}, {})
 
-    def _lane(self, event: FileEvent, live: bool) -> dict[Key, FileEvent]:
+    def _lane(self, event: Value, live: bool) -> dict[Key, Value]:
         return self._lanes[(0 if live else 2) + (0 if event.op is Operation.DELETE else 1)]
 
     def __contains__(self, key: Key) -> bool:
@@ -30,7 +60,7 @@ class Outbox(Generic[Key]):
     def __len__(self) -> int:
         return sum(len(lane) for lane in self._lanes)
 
-    def put(self, key: Key, event: FileEvent, *, live: bool = True) -> bool:
+    def put(self, key: Key, event: Value, *, live: bool = True) -> bool:
         """Queue ``event``; a newer event for the same path replaces the older one (then True)."""
         if not live and (key in self._lanes[0] or key in self._lanes[1]):
             return True  # a live observation is newer than anything a scan saw
@@ -47,15 +77,15 @@ class Outbox(Generic[Key]):
             self.overflowed = True
         return replaced
 
-    def take(self, limit: int) -> list[tuple[Key, FileEvent]]:
-        taken: list[tuple[Key, FileEvent]] = []
+    def take(self, limit: int) -> list[tuple[Key, Value]]:
+        taken: list[tuple[Key, Value]] = []
         for lane in self._lanes:
             while lane and len(taken) < limit:
                 key = next(iter(lane))
                 taken.append((key, lane.pop(key)))
         return taken
 
-    def put_back(self, items: Iterable[tuple[Key, FileEvent]]) -> None:
+    def put_back(self, items: Iterable[tuple[Key, Value]]) -> None:
         """Return unpublished events, unless a newer one for the path arrived meanwhile."""
         for key, event in items:
             if key not in self:

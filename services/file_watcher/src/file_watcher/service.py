@@ -10,12 +10,13 @@ import os
 import stat
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import watchfiles
 
-from file_watcher.outbox import Outbox
+from file_watcher.outbox import Change, Outbox
 from file_watcher.roots import WatchedRoot, open_root
 from file_watcher.scan import Signature, is_utf8, scan_tree, signature_of
 from file_watcher.settle import Settler
@@ -74,12 +75,12 @@ class Watcher:
         self._publisher_factory = publisher_factory
         self._publisher: EventPublisher | None = None
         self._settler: Settler[Key, Signature] = Settler(settings.settle_s)
-        self._outbox: Outbox[Key] = Outbox(settings.max_backlog)
+        self._outbox: Outbox[Key, Change] = Outbox(settings.max_backlog)
         self._wakeup = asyncio.Event()
         self._watch_stop = asyncio.Event()
         self._drained = asyncio.Event()
         self._vanished: set[str] = set()
-        self._sending: dict[Key, FileEvent] = {}
+        self._sending: dict[Key, Change] = {}
         self._scheduled: set[tuple[str, str, str]] = set()
         self._bursts: dict[str, tuple[float, int]] = {}
         self._background: set[asyncio.Task[object]] = set()
@@ -139,28 +140,20 @@ class Watcher:
 
     def _decide(self, key: Key, signature: Signature | None, *, live: bool = True) -> None:
         root = self._roots[key[0]]
-        relative = key[1]
         published = self._last_published(root, key)
         if signature is None:
             if not root.is_present():
                 # An unmounted share looks like every file deleted: hold, never empty the root.
                 self._report_vanished(root)
                 return
-            if published is not None or key in self._outbox:
-                event = FileEvent.observed(root.id, relative, Operation.DELETE)
-                if self._outbox.put(key, event, live=live):
-                    metrics.EVENTS_COALESCED.labels(root=root.id).inc()
+            known = published is not None or key in self._outbox
+            if known and self._outbox.put(key, Change.seen_now(Operation.DELETE), live=live):
+                metrics.EVENTS_COALESCED.labels(root=root.id).inc()
         elif published != signature:
-            event = FileEvent.observed(
-                root.id,
-                relative,
-                Operation.UPSERT,
-                size=signature.size,
-                mtime_ns=signature.mtime_ns,
-                inode=signature.inode,
-                source=root.source,
+            change = Change.seen_now(
+                Operation.UPSERT, signature.size, signature.mtime_ns, signature.inode
             )
-            if self._outbox.put(key, event, live=live):
+            if self._outbox.put(key, change, live=live):
                 metrics.EVENTS_COALESCED.labels(root=root.id).inc()
         metrics.BACKLOG.set(len(self._outbox))
         self._wakeup.set()
@@ -369,7 +362,7 @@ class Watcher:
             try:
                 if self._publisher is None:
                     self._publisher = await self._publisher_factory()
-                await self._publisher.publish(event for _, event in batch)
+                await self._publisher.publish(self._message(key, change) for key, change in batch)
             except FileflowError as exc:
                 self._sending = {}
                 failures += 1
@@ -400,7 +393,21 @@ class Watcher:
                 for root in self._roots.values():
                     await self.catch_up(root)
 
-    async def _confirmed(self, batch: list[tuple[Key, FileEvent]]) -> None:
+    def _message(self, key: Key, change: Change) -> FileEvent:
+        """The event for a pending change, built only now that it is sent."""
+        root_id, relative = key
+        return FileEvent.observed(
+            root_id,
+            relative,
+            change.op,
+            size=change.size,
+            mtime_ns=change.mtime_ns,
+            inode=change.inode,
+            source=None if change.op is Operation.DELETE else self._roots[root_id].source,
+            seen_at=datetime.fromtimestamp(change.seen_at, UTC),
+        )
+
+    async def _confirmed(self, batch: list[tuple[Key, Change]]) -> None:
         by_root: dict[str, tuple[list[tuple[str, Signature]], list[str]]] = {}
         for (root_id, relative), event in batch:
             root = self._roots[root_id]
