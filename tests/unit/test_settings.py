@@ -65,7 +65,7 @@ def test_root_id_for_is_always_valid(path: str) -> None:
 def test_defaults() -> None:
     settings = load_settings()
     assert settings.concurrency == 100
-    assert settings.effective_prefetch == 100
+    assert settings.effective_prefetch == 200  # twice the concurrency
     assert settings.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
     assert settings.queue_name == "fileflow.events"
     assert settings.roots == []

@@ -164,7 +164,9 @@ class Settings(BaseSettings):
 
     @property
     def effective_prefetch(self) -> int:
-        return self.prefetch or self.concurrency
+        # Twice the concurrency: a finished file's slot is refilled from messages already here,
+        # not after an ack-and-deliver round trip to the broker.
+        return self.prefetch or 2 * self.concurrency
 
     @property
     def sqlite_path(self) -> Path:

@@ -64,6 +64,15 @@ def raise_if_watch_limit(exc: OSError, root: WatchedRoot) -> None:
         ) from exc
 
 
+def _real_path(folder: Path, memo: dict[Path, str] | None) -> str:
+    if memo is None:
+        return os.path.realpath(folder)
+    real = memo.get(folder)
+    if real is None:
+        real = memo[folder] = os.path.realpath(folder)
+    return real
+
+
 class Watcher:
     """Owns the roots, the settler and the outbox; every change flows through ``_decide``."""
 
@@ -89,10 +98,19 @@ class Watcher:
 
     # --- intake -----------------------------------------------------------------------------
 
-    def observe(self, root: WatchedRoot, relative: str, now: float) -> None:
-        """Note what is at ``relative`` now; folders are expanded, other kinds count as gone."""
+    def observe(
+        self,
+        root: WatchedRoot,
+        relative: str,
+        now: float,
+        real_folders: dict[Path, str] | None = None,
+    ) -> None:
+        """Note what is at ``relative`` now; folders are expanded, other kinds count as gone.
+
+        ``real_folders`` memoises folders' real paths over one batch of notifications (a burst
+        names the same few folders thousands of times; each realpath is a walk of lstats)."""
         absolute = root.path / relative
-        if "/" in relative and os.path.realpath(absolute.parent) != str(absolute.parent):
+        if "/" in relative and _real_path(absolute.parent, real_folders) != str(absolute.parent):
             # Reached through a symlinked folder (the OS watcher follows them): not ours.
             metrics.EVENTS_FILTERED.labels(root=root.id).inc()
             return
@@ -288,6 +306,7 @@ class Watcher:
                     ("catch-up", root.id, ""),
                     lambda: self._spawn(self.catch_up(root)),
                 )
+            real_folders: dict[Path, str] = {}
             for _change, raw_path in changes:
                 relative = relative_to_root(root.path, Path(raw_path))
                 if relative is None:
@@ -301,7 +320,7 @@ class Watcher:
                         extra={"root": root.id, "path": ascii(relative)},
                     )
                     continue
-                self.observe(root, relative, now)
+                self.observe(root, relative, now, real_folders)
             if not root.is_present():
                 return
 

@@ -13,7 +13,7 @@ from fileflow_core.messages import FileEvent, decode_event
 from fileflow_core.models import FileObservation
 from fileflow_core.ports import Delivery, DocumentStore
 from ingestor import faults
-from ingestor.handle import FileHandler
+from ingestor.handle import FileHandler, Result
 from ingestor.pathlocks import KeyedLocks
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ _RETRIED = metrics.MESSAGES.labels(outcome="retried")
 _REQUEUED = metrics.MESSAGES.labels(outcome="requeued")
 _RENEWED = metrics.MESSAGES.labels(outcome="renewed")
 _DEAD_LETTERED = metrics.MESSAGES.labels(outcome="dead_lettered")
+_FILES_DONE = {result: metrics.FILES_DONE.labels(result=result.value) for result in Result}
 
 
 class DeliveryProcessor:
@@ -49,6 +50,9 @@ class DeliveryProcessor:
         self._renew_after_s = renew_after_s
         self.in_flight = 0
         self.max_in_flight = 0
+        # Read when scraped, not set per file.
+        metrics.FILES_IN_FLIGHT.set_function(lambda: self.in_flight)
+        metrics.FILES_IN_FLIGHT_MAX.set_function(lambda: self.max_in_flight)
 
     async def __call__(self, delivery: Delivery) -> None:
         task = asyncio.current_task()
@@ -108,7 +112,7 @@ class DeliveryProcessor:
         faults.reach("crash-after-commit")
         await delivery.ack()
         _ACKED.inc()
-        metrics.FILES_DONE.labels(result=result.value).inc()
+        _FILES_DONE[result].inc()
 
     async def _retry(self, event: FileEvent, delivery: Delivery, reason: str) -> None:
         log.warning(
@@ -167,12 +171,9 @@ class DeliveryProcessor:
     def _enter(self) -> None:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        metrics.FILES_IN_FLIGHT.set(self.in_flight)
-        metrics.FILES_IN_FLIGHT_MAX.set(self.max_in_flight)
 
     def _leave(self) -> None:
         self.in_flight -= 1
-        metrics.FILES_IN_FLIGHT.set(self.in_flight)
 
     async def drain(self, timeout_s: float) -> int:
         """Stop starting new files, wait for running ones; return how many were cancelled."""

@@ -33,6 +33,10 @@ RECENT_HASHES = 50_000
 HASH_DURATION = metrics.STAGE_DURATION.labels(stage="hash")
 EXTRACT_DURATION = metrics.STAGE_DURATION.labels(stage="extract")
 STORE_DURATION = metrics.STAGE_DURATION.labels(stage="store")
+_EXTRACTIONS = {
+    status: metrics.EXTRACTIONS.labels(outcome=status)
+    for status in ("completed", "failed", "skipped")
+}
 
 
 class Result(enum.StrEnum):
@@ -193,5 +197,5 @@ class FileHandler:
             path, digest.sha256, digest.size, digest.head, digest.data
         )
         EXTRACT_DURATION.observe(time.perf_counter() - started)
-        metrics.EXTRACTIONS.labels(outcome=content.extraction_status).inc()
+        _EXTRACTIONS[content.extraction_status].inc()
         return content
