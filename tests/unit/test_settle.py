@@ -63,3 +63,14 @@ def test_noted_again_after_due_is_new() -> None:
     assert settler.note("a", 1, now=2.0)
     assert settler.due(2.5) == []
     assert settler.due(3.0) == [("a", 1)]
+
+
+def test_a_known_quiet_period_counts_towards_settling() -> None:
+    settler: Settler[str, int] = Settler(settle_s=1.0)
+    # Unchanged since 0.7 s before it was noted (its mtime says so): due 0.3 s later.
+    settler.note("a", 1, now=10.0, unchanged_since=9.3)
+    assert settler.due(10.2) == []
+    assert settler.due(10.3) == [("a", 1)]
+    # A claim from the future is no reason to wait longer than usual.
+    settler.note("b", 1, now=20.0, unchanged_since=25.0)
+    assert settler.due(21.0) == [("b", 1)]

@@ -26,12 +26,16 @@ class Settler(Generic[K, S]):
         self.settle_s = settle_s
         self._pending: dict[K, _Pending[S]] = {}
 
-    def note(self, key: K, seen: S | None, now: float) -> bool:
-        """Record an observation; True when it was new or changed (the clock restarts)."""
+    def note(
+        self, key: K, seen: S | None, now: float, *, unchanged_since: float | None = None
+    ) -> bool:
+        """Record an observation; True when it was new or changed (the clock restarts, from
+        ``unchanged_since`` when the caller knows the thing has not changed since then)."""
         current = self._pending.get(key)
         if current is not None and current.seen == seen:
             return False
-        self._pending[key] = _Pending(seen, now)
+        since = now if unchanged_since is None else min(now, unchanged_since)
+        self._pending[key] = _Pending(seen, since)
         return True
 
     def due(self, now: float) -> list[tuple[K, S | None]]:
