@@ -15,7 +15,7 @@ from tests.integration.test_ingestor_faults import queue_depth
 from tests.perf.figures import latency_summary, report
 from tests.pipeline import Db
 from tests.services import service, service_env
-from tests.support import wait_until
+from tests.support import percentile, wait_until
 
 RATE = int(os.environ.get("FILEFLOW_PERF_RATE", "500"))
 SECONDS = float(os.environ.get("FILEFLOW_PERF_STEADY_S", "60"))
@@ -55,9 +55,16 @@ async def steady_load(settings: Settings, root: Path) -> dict[str, Any]:
         await wait_until(db.completed_count, lambda n: n >= written, timeout_s=300, interval_s=0.2)
         ingestor_stats, watcher_stats = ingestor.stats(), watcher.stats()
     rows = await db.fetch(
-        "SELECT extract(epoch FROM updated_at) - mtime_ns / 1e9 AS latency FROM files"
+        "SELECT mtime_ns / 1e9 AS written, extract(epoch FROM updated_at) - mtime_ns / 1e9"
+        " AS latency FROM files ORDER BY mtime_ns"
     )
     latencies = [float(row["latency"]) for row in rows]
+    first = float(rows[0]["written"]) if rows else 0.0
+    windows: dict[int, list[float]] = {}
+    for row in rows:
+        windows.setdefault(int((float(row["written"]) - first) // 10), []).append(
+            float(row["latency"])
+        )
     return {
         "files": written,
         "target_files_per_s": RATE,
@@ -65,6 +72,10 @@ async def steady_load(settings: Settings, root: Path) -> dict[str, Any]:
         "write_to_commit": latency_summary(latencies),
         # The watcher waits FILEFLOW_SETTLE_S of quiet before it trusts a write is finished.
         "settled_to_commit": latency_summary([max(0.0, x - SETTLE_S) for x in latencies]),
+        # Stability over the run: a p95 per 10 s of writes.
+        "write_to_commit_p95_ms_per_10s": [
+            round(percentile(window, 0.95) * 1000) for _, window in sorted(windows.items())
+        ],
         "in_flight_mean": round(sum(in_flight) / max(1, len(in_flight)), 1),
         "in_flight_max": max(in_flight, default=0),
         "queue_depth_max": max(depths, default=0),
