@@ -9,8 +9,8 @@ from pathlib import Path
 
 from file_watcher.filters import PathFilter
 from file_watcher.gitinfo import git_source
+from file_watcher.known import KnownFiles
 from file_watcher.mounts import detect_filesystem, needs_polling
-from file_watcher.scan import Signature
 from file_watcher.state import PublishedState, WatcherState
 from fileflow_core import metrics
 from fileflow_core.errors import ConfigError
@@ -27,7 +27,7 @@ class WatchedRoot:
     state: PublishedState
     polling: bool = False
     filesystem: str | None = None
-    known: dict[str, Signature] = field(default_factory=dict)
+    known: KnownFiles = field(default_factory=KnownFiles)
     source: dict[str, str] | None = None
 
     @property

@@ -16,6 +16,7 @@ from typing import Any
 
 import watchfiles
 
+from file_watcher.memory import LARGE_BACKLOG, release_free_memory
 from file_watcher.outbox import Change, Outbox
 from file_watcher.roots import WatchedRoot, open_root
 from file_watcher.scan import Signature, is_utf8, scan_tree, signature_of
@@ -93,6 +94,7 @@ class Watcher:
         self._scheduled: set[tuple[str, str, str]] = set()
         self._bursts: dict[str, tuple[float, int]] = {}
         self._background: set[asyncio.Task[object]] = set()
+        self._largest_backlog = 0
         self.published = 0
         self.scans_done = 0
 
@@ -231,6 +233,8 @@ class Watcher:
         differences = await asyncio.to_thread(self._differences, root)
         for relative, signature in differences:
             self._decide((root.id, relative), signature, live=False)
+        if len(root.known) >= LARGE_BACKLOG:
+            release_free_memory()  # what the scan of a large tree allocated
         elapsed = time.perf_counter() - started
         metrics.SCAN_DURATION.labels(root=root.id).observe(elapsed)
         log.info(
@@ -248,14 +252,16 @@ class Watcher:
     @staticmethod
     def _differences(root: WatchedRoot) -> list[tuple[str, Signature | None]]:
         changes: list[tuple[str, Signature | None]] = []
-        on_disk: set[str] = set()
+        # What is left of the known paths once the disk's are struck off is what was deleted
+        # (a set of the known strings, not a second copy of 100,000 paths from the scan).
+        not_seen = set(root.known)
         for relative, signature in scan_tree(
             root.path, root.filter, recursive=root.config.recursive
         ):
-            on_disk.add(relative)
-            if root.known.get(relative) != signature:
+            not_seen.discard(relative)
+            if not root.known.matches(relative, signature):
                 changes.append((relative, signature))
-        changes.extend((relative, None) for relative in root.known if relative not in on_disk)
+        changes.extend((relative, None) for relative in not_seen)
         return changes
 
     # --- live watch ---------------------------------------------------------------------------
@@ -383,9 +389,13 @@ class Watcher:
         failures = 0
         while True:
             if not self._outbox:
+                if self._largest_backlog >= LARGE_BACKLOG:
+                    release_free_memory()
+                self._largest_backlog = 0
                 self._drained.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
+            self._largest_backlog = max(self._largest_backlog, len(self._outbox))
             batch = self._outbox.take(self._settings.publish_window)
             if not batch:
                 continue

@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from file_watcher.known import KnownFiles
 from file_watcher.scan import Signature
 
 
 class PublishedState(Protocol):
     """What the catch-up scan compares the disk with, and where confirmed publishes go."""
 
-    def load(self) -> dict[str, Signature]: ...
+    def load(self) -> KnownFiles: ...
 
     def apply(self, present: Iterable[tuple[str, Signature]], deleted: Iterable[str]) -> None: ...
 
@@ -33,8 +34,8 @@ class StoredBaseline:
     def __init__(self, known: dict[str, Signature]) -> None:
         self._known = known
 
-    def load(self) -> dict[str, Signature]:
-        return dict(self._known)
+    def load(self) -> KnownFiles:
+        return KnownFiles(self._known.items())
 
     def apply(self, present: Iterable[tuple[str, Signature]], deleted: Iterable[str]) -> None:
         return None
@@ -66,11 +67,11 @@ class WatcherState:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('identity', ?)", (identity,)
             )
 
-    def load(self) -> dict[str, Signature]:
-        return {
-            row[0]: Signature(row[1], row[2], row[3])
+    def load(self) -> KnownFiles:
+        return KnownFiles(
+            (row[0], Signature(row[1], row[2], row[3]))
             for row in self._db.execute("SELECT path, size, mtime_ns, inode FROM known")
-        }
+        )
 
     def apply(self, present: Iterable[tuple[str, Signature]], deleted: Iterable[str]) -> None:
         with self._db:
