@@ -15,19 +15,25 @@ BatchFunction = Callable[[list[T]], Awaitable[Sequence[R | BaseException]]]
 class MicroBatcher(Generic[T, R]):
     """``submit`` an item, get its own result; the items go to ``run_batch`` in groups.
 
-    There is no timer: an idle batcher runs the first item at once, and whatever arrives while
-    a batch runs forms the next one (group commit). So a lone file waits for nothing, and under
-    load the batch size grows until one batch's round trips cover all the files waiting.
+    Whatever arrives while a batch runs forms the next one (group commit), and a batch first
+    lingers ``linger_s`` for company: a lone file waits that long at most, and under load the
+    batch size grows until one batch's round trips cover all the files waiting.
 
     ``run_batch`` returns one result or exception per item, in order; if it raises, every item
     of that batch gets the exception.
     """
 
     def __init__(
-        self, run_batch: BatchFunction[T, R], *, max_batch: int, max_concurrent: int = 1
+        self,
+        run_batch: BatchFunction[T, R],
+        *,
+        max_batch: int,
+        max_concurrent: int = 1,
+        linger_s: float = 0.0,
     ) -> None:
-        if max_batch < 1 or max_concurrent < 1:
-            raise ValueError("max_batch and max_concurrent must be positive")
+        if max_batch < 1 or max_concurrent < 1 or linger_s < 0:
+            raise ValueError("max_batch and max_concurrent must be positive, linger_s not negative")
+        self._linger_s = linger_s
         self._run_batch = run_batch
         self._max_batch = max_batch
         self._max_concurrent = max_concurrent
@@ -59,6 +65,10 @@ class MicroBatcher(Generic[T, R]):
 
     async def _drain_waiting(self) -> None:
         while self._waiting:
+            if self._linger_s and len(self._waiting) < self._max_batch:
+                # A fast server answers before more work arrives, so without a short wait
+                # each batch would hold one or two items and its fixed cost would not be shared.
+                await asyncio.sleep(self._linger_s)
             batch = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]
             self.batches += 1

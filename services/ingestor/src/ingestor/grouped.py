@@ -15,6 +15,12 @@ MAX_WRITE_BATCH = 250
 # Two transactions in flight: one commits while the next one's statements are sent.
 CONCURRENT_WRITE_BATCHES = 2
 MAX_LOOKUP_BATCH = 500
+# Redis and PostgreSQL answer a small batch in well under a millisecond, faster than files
+# arrive, so batches would hold one or two files; a few milliseconds of waiting (nothing next to
+# the half second a file waits to settle) makes them ten times larger and the per-file cost of
+# the round trips, which is Python code in the client libraries, ten times smaller.
+WRITE_LINGER_S = 0.005
+LOOKUP_LINGER_S = 0.002
 
 
 class GroupedWrites:
@@ -23,7 +29,10 @@ class GroupedWrites:
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
         self._batcher: MicroBatcher[PresentWrite, bool] = MicroBatcher(
-            self._write, max_batch=MAX_WRITE_BATCH, max_concurrent=CONCURRENT_WRITE_BATCHES
+            self._write,
+            max_batch=MAX_WRITE_BATCH,
+            max_concurrent=CONCURRENT_WRITE_BATCHES,
+            linger_s=WRITE_LINGER_S,
         )
 
     @property
@@ -63,9 +72,11 @@ class GroupedSeen:
     def __init__(self, cache: SeenHashCache) -> None:
         self._cache = cache
         self._lookups: MicroBatcher[str, bool] = MicroBatcher(
-            self._seen, max_batch=MAX_LOOKUP_BATCH
+            self._seen, max_batch=MAX_LOOKUP_BATCH, linger_s=LOOKUP_LINGER_S
         )
-        self._marks: MicroBatcher[str, None] = MicroBatcher(self._mark, max_batch=MAX_LOOKUP_BATCH)
+        self._marks: MicroBatcher[str, None] = MicroBatcher(
+            self._mark, max_batch=MAX_LOOKUP_BATCH, linger_s=LOOKUP_LINGER_S
+        )
 
     async def seen(self, sha256: str) -> bool:
         return await self._lookups.submit(sha256)
