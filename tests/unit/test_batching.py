@@ -126,3 +126,20 @@ async def test_a_rejected_single_file_fails_alone() -> None:
     with pytest.raises(WriteRejectedError):
         await writes.record_present(_write("bad"))
     assert store.singles == []
+
+
+async def test_lingering_gathers_items_and_never_runs_an_empty_batch() -> None:
+    batches: list[list[int]] = []
+
+    async def record(items: list[int]) -> list[int]:
+        batches.append(items)
+        return items
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(
+        record, max_batch=100, max_concurrent=2, linger_s=0.02
+    )
+    first = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.005)  # lingering now
+    rest = [asyncio.create_task(batcher.submit(i)) for i in range(1, 4)]
+    assert await asyncio.gather(first, *rest) == [0, 1, 2, 3]
+    assert batches == [[0, 1, 2, 3]]

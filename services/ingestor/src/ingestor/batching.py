@@ -69,6 +69,8 @@ class MicroBatcher(Generic[T, R]):
                 # A fast server answers before more work arrives, so without a short wait
                 # each batch would hold one or two items and its fixed cost would not be shared.
                 await asyncio.sleep(self._linger_s)
+                if not self._waiting:
+                    return  # another drain took them meanwhile
             batch = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]
             self.batches += 1
