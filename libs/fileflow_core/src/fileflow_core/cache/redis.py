@@ -63,7 +63,7 @@ class RedisSeenHashCache:
         try:
             values = await self._client.mget([self.key(sha256) for sha256 in hashes])
         except (RedisError, OSError) as exc:
-            self._fail_open("seen", exc)
+            self._fail_open("seen", exc, len(hashes))
             return set()
         found = {sha256 for sha256, value in zip(hashes, values, strict=True) if value is not None}
         metrics.CACHE_LOOKUPS.labels(result="hit").inc(len(found))
@@ -79,7 +79,7 @@ class RedisSeenHashCache:
                 keys=[self.key(sha256) for sha256 in hashes], args=[self._ttl_s]
             )
         except (RedisError, OSError) as exc:
-            self._fail_open("mark_seen", exc)
+            self._fail_open("mark_seen", exc, len(hashes))
 
     async def ping(self) -> bool:
         try:
@@ -91,8 +91,9 @@ class RedisSeenHashCache:
         await self._client.aclose()
 
     @staticmethod
-    def _fail_open(operation: str, exc: BaseException) -> None:
-        metrics.CACHE_FAIL_OPEN.inc()
+    def _fail_open(operation: str, exc: BaseException, hashes: int = 1) -> None:
+        # Counted per content, not per round trip, so the figure does not depend on batching.
+        metrics.CACHE_FAIL_OPEN.inc(hashes)
         log.warning(
             "redis %s failed, continuing without the cache: %r (check FILEFLOW_REDIS_URL)",
             operation,
