@@ -16,16 +16,9 @@ from fileflow_core.store.database import CONNECTION_ERRORS, describe
 T = TypeVar("T")
 Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
-# A stale observation never overwrites a newer one; an identical one writes nothing.
-# The file takes its status from its content (failed extraction → failed file, with the reason).
-_UPSERT_PRESENT = """
-WITH c AS (SELECT extraction_status, extraction_error FROM contents WHERE sha256 = $3)
-INSERT INTO files AS f (root_id, path, content_sha256, size, mtime_ns, inode,
-                        status, error, attempts, deleted, deleted_at, observed_at, source)
-SELECT $1, $2, $3, $4, $5, $6,
-       CASE WHEN c.extraction_status = 'failed' THEN 'failed' ELSE 'completed' END,
-       c.extraction_error, $7, false, NULL, $8, $9::jsonb
-FROM c
+# A stale observation never overwrites a newer one; an identical one writes nothing. Shared by
+# the single-file and the batch statement, so the two cannot disagree.
+_PRESENT_ON_CONFLICT = """
 ON CONFLICT (root_id, path) DO UPDATE SET
     content_sha256 = EXCLUDED.content_sha256, size = EXCLUDED.size,
     mtime_ns = EXCLUDED.mtime_ns, inode = EXCLUDED.inode, status = EXCLUDED.status,
@@ -35,8 +28,24 @@ WHERE (f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at)
   AND (f.content_sha256, f.size, f.mtime_ns, f.inode, f.status, f.error, f.deleted, f.source)
       IS DISTINCT FROM (EXCLUDED.content_sha256, EXCLUDED.size, EXCLUDED.mtime_ns,
                         EXCLUDED.inode, EXCLUDED.status, EXCLUDED.error, false, EXCLUDED.source)
+"""
+
+# The file takes its status from its content (failed extraction → failed file, with the reason).
+_UPSERT_PRESENT = (
+    """
+WITH c AS (SELECT extraction_status, extraction_error FROM contents WHERE sha256 = $3)
+INSERT INTO files AS f (root_id, path, content_sha256, size, mtime_ns, inode,
+                        status, error, attempts, deleted, deleted_at, observed_at, source)
+SELECT $1, $2, $3, $4, $5, $6,
+       CASE WHEN c.extraction_status = 'failed' THEN 'failed' ELSE 'completed' END,
+       c.extraction_error, $7, false, NULL, $8, $9::jsonb
+FROM c
+"""
+    + _PRESENT_ON_CONFLICT
+    + """
 RETURNING id
 """
+)
 
 _UPSERT_CONTENT = """
 INSERT INTO contents AS c (sha256, size, mime_type, metadata, extraction_status, extraction_error)
@@ -63,7 +72,8 @@ WHERE c.extraction_status <> 'completed' OR EXCLUDED.sha256 = ANY($7::text[])
 RETURNING sha256
 """
 
-_UPSERT_PRESENT_MANY = """
+_UPSERT_PRESENT_MANY = (
+    """
 INSERT INTO files AS f (root_id, path, content_sha256, size, mtime_ns, inode,
                         status, error, attempts, deleted, deleted_at, observed_at, source)
 SELECT v.root_id, v.path, v.sha256, v.size, v.mtime_ns, v.inode,
@@ -73,17 +83,12 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::
             $7::int[], $8::timestamptz[], $9::text[])
      AS v(root_id, path, sha256, size, mtime_ns, inode, attempts, observed_at, source)
 JOIN contents c ON c.sha256 = v.sha256
-ON CONFLICT (root_id, path) DO UPDATE SET
-    content_sha256 = EXCLUDED.content_sha256, size = EXCLUDED.size,
-    mtime_ns = EXCLUDED.mtime_ns, inode = EXCLUDED.inode, status = EXCLUDED.status,
-    error = EXCLUDED.error, attempts = EXCLUDED.attempts, deleted = false, deleted_at = NULL,
-    observed_at = EXCLUDED.observed_at, source = EXCLUDED.source, updated_at = now()
-WHERE (f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at)
-  AND (f.content_sha256, f.size, f.mtime_ns, f.inode, f.status, f.error, f.deleted, f.source)
-      IS DISTINCT FROM (EXCLUDED.content_sha256, EXCLUDED.size, EXCLUDED.mtime_ns,
-                        EXCLUDED.inode, EXCLUDED.status, EXCLUDED.error, false, EXCLUDED.source)
+"""
+    + _PRESENT_ON_CONFLICT
+    + """
 RETURNING root_id, path
 """
+)
 
 _MARK_DELETED = """
 UPDATE files SET deleted = true, deleted_at = now(), status = 'completed', error = NULL,
