@@ -115,14 +115,26 @@ async def _hash(path: Path, before: os.stat_result, chunk_bytes: int) -> FileDig
         opened = os.fstat(handle.fileno())
         if opened.st_ino != before.st_ino or not stat.S_ISREG(opened.st_mode):
             raise TransientError("file was replaced between check and open")
-        while chunk := await handle.read(chunk_bytes):
-            if len(head) < HEAD_BYTES:
-                head += chunk[: HEAD_BYTES - len(head)]
-            if len(chunk) >= _OFFLOAD_UPDATE_BYTES:
-                await asyncio.to_thread(digest.update, chunk)
-            else:
-                digest.update(chunk)
-            size += len(chunk)
+        # The next chunk is read while this one is hashed: the copy from the page cache and
+        # the hashing overlap on two cores instead of taking turns.
+        next_chunk = asyncio.ensure_future(handle.read(chunk_bytes))
+        try:
+            while chunk := await next_chunk:
+                next_chunk = asyncio.ensure_future(handle.read(chunk_bytes))
+                if len(head) < HEAD_BYTES:
+                    head += chunk[: HEAD_BYTES - len(head)]
+                if len(chunk) >= _OFFLOAD_UPDATE_BYTES:
+                    await asyncio.to_thread(digest.update, chunk)
+                else:
+                    digest.update(chunk)
+                size += len(chunk)
+        finally:
+            # A read still running must end before the file is closed under it. Never
+            # cancelled: its thread would go on reading a closed, maybe reused, descriptor.
+            if not next_chunk.done():
+                await asyncio.wait([next_chunk])
+            if not next_chunk.cancelled():
+                next_chunk.exception()  # retrieved, so an error here is not logged twice
         after = os.fstat(handle.fileno())
     metrics.BYTES_HASHED.inc(size)
     if size != after.st_size or after.st_mtime_ns != opened.st_mtime_ns:
