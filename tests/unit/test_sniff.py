@@ -36,8 +36,8 @@ def test_the_signature_index_never_misses_a_puremagic_match() -> None:
     matched = [s for s in samples if _puremagic_matches(s)]
     assert len(matched) > 1000  # the samples do exercise the database
     assert all(_PUREMAGIC_CANDIDATES.may_match(s) for s in matched)
-    # ...and it does spare most contents the full scan.
-    assert sum(_PUREMAGIC_CANDIDATES.may_match(os.urandom(4096)) for _ in range(50)) < 50
+    # ...and it spares most contents the full scan (about 1 in 100 random ones goes on to it).
+    assert sum(_PUREMAGIC_CANDIDATES.may_match(os.urandom(4096)) for _ in range(200)) < 20
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
-
-log = logging.getLogger(__name__)
 
 # After a first scan of a big library publishes 100,000 files, most of what held them is
 # free but stays in the C heap, so the process keeps its peak size while it just watches.

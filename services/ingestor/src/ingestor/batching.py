@@ -1,4 +1,4 @@
-"""Group concurrent calls into batches: one round trip for many files, no added latency."""
+"""Group concurrent calls into batches: one round trip for many files."""
 
 from __future__ import annotations
 
@@ -40,8 +40,6 @@ class MicroBatcher(Generic[T, R]):
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._runners: set[asyncio.Task[None]] = set()
         self._draining = 0
-        self.batches = 0
-        self.largest_batch = 0
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -73,8 +71,6 @@ class MicroBatcher(Generic[T, R]):
                     return  # another drain took them meanwhile
             batch = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]
-            self.batches += 1
-            self.largest_batch = max(self.largest_batch, len(batch))
             try:
                 results = await self._run_batch([item for item, _ in batch])
             except asyncio.CancelledError:

@@ -35,10 +35,6 @@ class GroupedWrites:
             linger_s=WRITE_LINGER_S,
         )
 
-    @property
-    def batcher(self) -> MicroBatcher[PresentWrite, bool]:
-        return self._batcher
-
     async def record_present(self, write: PresentWrite) -> bool:
         """True when the file's row changed. Raises ``ContentMissingError`` (no such content
         stored), ``WriteRejectedError`` (this file's data was refused) or ``TransientError``."""

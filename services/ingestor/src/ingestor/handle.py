@@ -68,10 +68,6 @@ class FileHandler:
         self._writes = GroupedWrites(self.store)
         self._seen = GroupedSeen(self.cache)
 
-    @property
-    def writes(self) -> GroupedWrites:
-        return self._writes
-
     def locate(self, event: FileEvent) -> Path:
         root = self.settings.root(event.root_id)
         if root is None:

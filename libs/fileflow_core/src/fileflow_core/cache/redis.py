@@ -43,19 +43,10 @@ class RedisSeenHashCache:
         return f"{self._prefix}seen:{sha256}"
 
     async def seen(self, sha256: str) -> bool:
-        try:
-            found = bool(await self._client.exists(self.key(sha256)))
-        except (RedisError, OSError) as exc:
-            self._fail_open("seen", exc)
-            return False
-        metrics.CACHE_LOOKUPS.labels(result="hit" if found else "miss").inc()
-        return found
+        return sha256 in await self.seen_many([sha256])
 
     async def mark_seen(self, sha256: str) -> None:
-        try:
-            await self._client.set(self.key(sha256), b"1", ex=self._ttl_s)
-        except (RedisError, OSError) as exc:
-            self._fail_open("mark_seen", exc)
+        await self.mark_seen_many([sha256])
 
     async def seen_many(self, hashes: Sequence[str]) -> set[str]:
         if not hashes:
@@ -91,7 +82,7 @@ class RedisSeenHashCache:
         await self._client.aclose()
 
     @staticmethod
-    def _fail_open(operation: str, exc: BaseException, hashes: int = 1) -> None:
+    def _fail_open(operation: str, exc: BaseException, hashes: int) -> None:
         # Counted per content, not per round trip, so the figure does not depend on batching.
         metrics.CACHE_FAIL_OPEN.inc(hashes)
         log.warning(

@@ -6,18 +6,15 @@ one file; ``pool.ExtractionPool`` runs it under a timeout and a memory cap.
 
 from ingestor.extractors.model import ContentChanged, Extraction, ExtractionFailed
 from ingestor.extractors.pool import ExtractionPool
-from ingestor.extractors.registry import safe_in_process
 from ingestor.extractors.sniff import sniff_mime
-from ingestor.extractors.worker import extract_content, extract_file, extract_if_safe_in_process
+from ingestor.extractors.worker import extract_file, extract_if_safe_in_process
 
 __all__ = [
     "ContentChanged",
     "Extraction",
     "ExtractionFailed",
     "ExtractionPool",
-    "extract_content",
     "extract_file",
     "extract_if_safe_in_process",
-    "safe_in_process",
     "sniff_mime",
 ]

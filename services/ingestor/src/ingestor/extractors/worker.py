@@ -39,22 +39,6 @@ def extract_file(
     """
     check_chunking(chunk_chars, overlap_chars)
     data, size = read_verified(path, expected_sha256, max_bytes)
-    return extract_content(
-        data, size, chunk_chars=chunk_chars, overlap_chars=overlap_chars, max_bytes=max_bytes
-    )
-
-
-def extract_content(
-    data: bytes,
-    size: int,
-    *,
-    chunk_chars: int = 2000,
-    overlap_chars: int = 200,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-) -> Extraction:
-    """Metadata and text chunks of a content whose first ``max_bytes`` bytes are ``data``.
-
-    The MIME type comes from the bytes; parser failures come back as ``Extraction.error``."""
     return _extract_as(
         sniff_mime(data[:HEAD_BYTES]),
         data,
@@ -73,8 +57,9 @@ def extract_if_safe_in_process(
     overlap_chars: int = 200,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Extraction | None:
-    """``extract_content`` when the sniffed type is safe to parse in this process (see
-    ``registry.safe_in_process``); None when it belongs in a worker process."""
+    """What ``extract_file`` finds in ``data`` (the first ``max_bytes`` of a content of
+    ``size`` bytes, already hashed), when the sniffed type is safe to parse in this process
+    (see ``registry.safe_in_process``); None when it belongs in a worker process."""
     mime = sniff_mime(data[:HEAD_BYTES])
     if not safe_in_process(mime):
         return None
