@@ -204,19 +204,25 @@ class Flow:
         await publish_raw(self.settings.queue_name, bodies, priority, url=self.settings.amqp_url)
 
     async def dead_letter_reasons(self) -> list[str]:
+        return [reason for reason, _ in await self.dead_letters()]
+
+    async def dead_letters(self) -> list[tuple[str, bytes]]:
+        """(reason, body) of each dead letter, taken off the queue."""
         broker = self.backends.broker
         if isinstance(broker, MemoryBroker):
-            return [str(message.headers.get(ERROR_HEADER)) for message in broker.dead]
-        reasons = []
+            return [
+                (str(message.headers.get(ERROR_HEADER)), message.body) for message in broker.dead
+            ]
+        letters = []
         connection = await aio_pika.connect(self.settings.amqp_url)
         try:
             channel = await connection.channel()
             dead = await channel.declare_queue(f"{self.settings.queue_name}.dead", durable=True)
             while (message := await dead.get(fail=False, no_ack=True)) is not None:
-                reasons.append(str((message.headers or {}).get(ERROR_HEADER)))
+                letters.append((str((message.headers or {}).get(ERROR_HEADER)), message.body))
         finally:
             await connection.close()
-        return reasons
+        return letters
 
 
 async def publish_raw(

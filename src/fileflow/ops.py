@@ -127,7 +127,9 @@ async def backfill(
     result = BackfillResult(root_id, len(found))
     async with connected(settings) as (store, broker):
         publisher = await broker.publisher(
-            window=settings.publish_window, timeout_s=settings.publish_timeout_s
+            window=settings.publish_window,
+            timeout_s=settings.publish_timeout_s,
+            batch_events=settings.publish_batch_events,
         )
         for offset in range(0, len(found), 5000):
             batch = found[offset : offset + 5000]
@@ -178,7 +180,9 @@ async def retry(settings: Settings, file_ids: list[int] | None) -> RetryResult:
             return (event.root_id, event.path) in wanted
 
         publisher = await broker.publisher(
-            window=settings.publish_window, timeout_s=settings.publish_timeout_s
+            window=settings.publish_window,
+            timeout_s=settings.publish_timeout_s,
+            batch_events=settings.publish_batch_events,
         )
 
         async def republish(_bodies: list[bytes]) -> None:

@@ -8,10 +8,11 @@ import hashlib
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from fileflow_core.messages import FileEvent, Operation, encode_event
+from fileflow_core.messages import FileEvent, Operation, decode_event, encode_event, encode_events
 from tests.pipeline import Flow
 from tests.support import wait_until
 
@@ -172,6 +173,65 @@ async def test_redelivered_message_changes_nothing(flow: Flow, root_dir: Path) -
     assert list(map(tuple, await db.fetch("SELECT * FROM contents"))) == list(
         map(tuple, contents_before)
     )
+
+
+async def test_each_event_of_a_batch_message_is_settled_on_its_own(
+    flow: Flow, root_dir: Path
+) -> None:
+    for name in ("one.txt", "two.txt"):
+        (root_dir / name).write_text(f"contents of {name}")
+    good = [
+        FileEvent.observed("lib", name, Operation.UPSERT).model_dump(mode="json")
+        for name in ("one.txt", "two.txt")
+    ]
+    escaping = {**good[0], "path": "../escape.txt"}
+    unknown_root = FileEvent.observed("elsewhere", "x.txt", Operation.UPSERT)
+    body = orjson.dumps(
+        {
+            "schema_version": 2,
+            "events": [good[0], escaping, unknown_root.model_dump(mode="json"), good[1]],
+        }
+    )
+    async with flow.ingestor():
+        await flow.publish_raw([body])
+        rows = await wait_until(
+            flow.db.live_files, lambda r: len(r) == 2, what="the batch's two good files"
+        )
+        dead_queue = f"{flow.settings.queue_name}.dead"
+        await wait_until(
+            flow.backends.broker.queue_depths,
+            lambda d: d[dead_queue] == 2,
+            what="the two bad events dead-lettered",
+        )
+        letters = await flow.dead_letters()
+    # Counted after the ingestor stopped: a message it had not acked would be back.
+    depths = await flow.backends.broker.queue_depths()
+    assert set(rows) == {"one.txt", "two.txt"}
+    # Each bad event is dead-lettered alone, as it came, with its own reason.
+    by_reason = {reason.split(":")[0]: body for reason, body in letters}
+    assert set(by_reason) == {"malformed batch entry", "unknown root 'elsewhere'"}
+    assert orjson.loads(by_reason["malformed batch entry"]) == escaping
+    assert decode_event(by_reason["unknown root 'elsewhere'"]).root_id == "elsewhere"
+    # And the batch message itself was acked once its last event was settled.
+    assert depths[flow.settings.queue_name] == 0
+
+
+async def test_batch_messages_reach_the_store(flow: Flow, root_dir: Path) -> None:
+    events = [FileEvent.observed("lib", f"b{i}.txt", Operation.UPSERT) for i in range(30)]
+    for i in range(30):
+        (root_dir / f"b{i}.txt").write_text(f"batched file {i}")
+    acked = acked_total()
+    async with flow.ingestor():
+        await flow.publish_raw([encode_events(events[:20]), encode_events(events[20:])])
+        rows = await wait_until(flow.db.live_files, lambda r: len(r) == 30, what="30 files")
+        await wait_until(
+            lambda: asyncio.sleep(0, acked_total()),
+            lambda n: n == acked + 30,
+            what="30 events acked",
+        )
+    depths = await flow.backends.broker.queue_depths()
+    assert set(rows) == {f"b{i}.txt" for i in range(30)}
+    assert depths[flow.settings.queue_name] == 0
 
 
 async def test_malformed_message_is_dead_lettered_and_consumer_goes_on(

@@ -12,7 +12,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from fileflow_core.messages import FileEvent, Operation, decode_event
+from fileflow_core.messages import FileEvent, Operation, decode_message
 from fileflow_core.settings import RootConfig, Settings
 from tests import pipeline
 from tests.pipeline import Db
@@ -35,7 +35,13 @@ class Published:
             channel = await connection.channel()
             queue = await channel.declare_queue(self.queue, passive=True)
             while (message := await queue.get(fail=False, no_ack=True)) is not None:
-                self.events.append(decode_event(message.body))
+                decoded = decode_message(message.body)
+                if isinstance(decoded, FileEvent):
+                    self.events.append(decoded)
+                    continue
+                # A batch (v2): every entry the watcher wrote must be a valid event.
+                assert all(entry.event is not None for entry in decoded), decoded
+                self.events += [entry.event for entry in decoded if entry.event is not None]
         finally:
             await connection.close()
         return self.events

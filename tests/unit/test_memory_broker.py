@@ -9,7 +9,7 @@ import pytest
 from fileflow_core.broker.memory import MemoryBroker, MemoryDelivery, Message
 from fileflow_core.broker.topology import ATTEMPT_HEADER, ERROR_HEADER, Topology
 from fileflow_core.errors import TransientError
-from fileflow_core.messages import FileEvent, Operation, decode_event
+from fileflow_core.messages import FileEvent, Operation, decode_event, decode_message
 from fileflow_core.ports import Delivery
 
 
@@ -189,3 +189,70 @@ async def test_closed_broker_refuses_publishes_and_drops_pending_retries() -> No
     with pytest.raises(TransientError):
         await memory.put(Message(b"x"))
     assert sum((await memory.queue_depths()).values()) == 0
+
+
+async def test_publisher_packs_events_into_batches_one_priority_each() -> None:
+    memory = broker()
+    publisher = await memory.publisher(window=10, timeout_s=1, batch_events=2)
+    await publisher.publish(
+        [event("u1"), event("u2"), event("d1", Operation.DELETE), event("u3"), event("u4")]
+    )
+    await publisher.publish([event("u5")])
+    handler = Collect()
+    consumer = memory.consumer(prefetch=10)
+    await consumer.start(handler)
+    deliveries = await handler.wait_for(4)
+    decoded = [decode_message(d.body) for d in deliveries]
+    paths = [
+        [decoded_one.path]
+        if isinstance(decoded_one, FileEvent)
+        else [entry.event.path for entry in decoded_one if entry.event]
+        for decoded_one in decoded
+    ]
+    assert paths == [["d1"], ["u1", "u2"], ["u3", "u4"], ["u5"]]
+    await consumer.close()
+
+
+async def test_batch_parts_settle_alone_and_the_message_with_the_last() -> None:
+    memory = broker()
+    publisher = await memory.publisher(window=10, timeout_s=1, batch_events=3)
+    await publisher.publish([event("a"), event("b"), event("c")])
+    await publisher.publish([event("next")])
+    handler = Collect()
+    consumer = memory.consumer(prefetch=1)
+    await consumer.start(handler)
+    (batch,) = await handler.wait_for(1)
+    entries = decode_message(batch.body)
+    assert isinstance(entries, list)
+    first, second, third = batch.split([entry.body for entry in entries])
+    assert decode_event(second.body).path == "b"
+    await first.ack()
+    assert await second.retry("disk busy")
+    await asyncio.sleep(0.05)
+    assert len(handler.deliveries) == 1  # the batch still holds the only prefetch slot
+    await third.dead_letter("bad file")
+    # The slot is free; only the failed events go on, each alone: the retry is attempt 2.
+    await (await handler.wait_for(2))[1].ack()
+    later = await handler.wait_for(3)
+    assert sorted(decode_event(d.body).path for d in later[1:]) == ["b", "next"]
+    retried = next(d for d in later[1:] if decode_event(d.body).path == "b")
+    assert retried.attempt == 2
+    (dead,) = memory.dead
+    assert decode_event(dead.body).path == "c" and dead.headers[ERROR_HEADER] == "bad file"
+    await consumer.close()
+
+
+async def test_closing_gives_back_only_the_unsettled_parts_of_a_batch() -> None:
+    memory = broker()
+    publisher = await memory.publisher(window=10, timeout_s=1, batch_events=3)
+    await publisher.publish([event("a"), event("b"), event("c")])
+    handler = Collect()
+    consumer = memory.consumer(prefetch=10)
+    await consumer.start(handler)
+    (batch,) = await handler.wait_for(1)
+    entries = decode_message(batch.body)
+    assert isinstance(entries, list)
+    parts = batch.split([entry.body for entry in entries])
+    await parts[1].ack()
+    await consumer.close()
+    assert sorted(decode_event(m.body).path for _, _, m in memory.queue._heap) == ["a", "c"]

@@ -1,4 +1,5 @@
-"""The message contract: round trip, and a decoder that rejects anything but a v1 event."""
+"""The message contract: round trip, and a decoder that rejects anything but a v1 event or a v2
+batch of them, a batch's invalid entries one by one."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ from hypothesis import strategies as st
 
 from fileflow_core.errors import MessageDecodeError, PermanentError
 from fileflow_core.messages import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
     MAX_MESSAGE_BYTES,
     PRIORITY,
+    BatchEntry,
     FileEvent,
     Operation,
     decode_event,
+    decode_message,
     encode_event,
+    encode_events,
 )
 
 
@@ -84,7 +90,7 @@ def test_rejects_non_object(body: bytes) -> None:
         decode_event(body)
 
 
-@pytest.mark.parametrize("version", [..., None, 0, 2, "1", [1], {"v": 1}])
+@pytest.mark.parametrize("version", [..., None, 0, 3, "1", "2", [1], {"v": 1}])
 def test_rejects_wrong_or_missing_schema_version(version: Any) -> None:
     with pytest.raises(MessageDecodeError, match="schema_version"):
         decode_event(_body(schema_version=version))
@@ -144,7 +150,7 @@ def test_rejects_priority_out_of_range(priority: int) -> None:
         decode_event(_body(priority=priority))
 
 
-def test_rejects_oversize_body_before_parsing() -> None:
+def test_rejects_oversize_body() -> None:
     body = _body(path="a" * 10) + b" " * (MAX_MESSAGE_BYTES + 1)
     with pytest.raises(MessageDecodeError, match="over"):
         decode_event(body)
@@ -216,3 +222,94 @@ def test_fuzz_event_like_objects(value: dict[str, Any]) -> None:
     except orjson.JSONEncodeError:
         return  # integers beyond 64 bits cannot be encoded by orjson
     _decodes_or_rejects(body)
+
+
+def _events(count: int) -> list[FileEvent]:
+    return [
+        FileEvent.observed("lib", f"d/f{i}.txt", Operation.UPSERT, size=i, mtime_ns=i, inode=i)
+        for i in range(count)
+    ]
+
+
+def test_batch_round_trip_and_each_entry_alone() -> None:
+    events = _events(3)
+    body = encode_events(events)
+    assert orjson.loads(body)["schema_version"] == 2
+    entries = decode_message(body)
+    assert isinstance(entries, list)
+    assert [entry.event for entry in entries] == events
+    # Each entry republished alone (a retry, a dead letter) is a v1 message of that event.
+    assert [decode_event(entry.body()) for entry in entries] == events
+
+
+def test_one_event_is_sent_as_v1_for_any_ingestor() -> None:
+    (event,) = _events(1)
+    assert decode_event(encode_events([event])) == event
+
+
+def test_decode_event_refuses_a_batch_saying_so() -> None:
+    with pytest.raises(MessageDecodeError, match="batch"):
+        decode_event(encode_events(_events(2)))
+
+
+def test_invalid_batch_entries_fail_alone() -> None:
+    good = [event.model_dump(mode="json") for event in _events(2)]
+    outside = {**good[0], "path": "../etc/passwd"}
+    body = orjson.dumps(
+        {"schema_version": 2, "events": [good[0], outside, "not an event", good[1], {}]}
+    )
+    entries = decode_message(body)
+    assert isinstance(entries, list)
+    assert [entry.event is not None for entry in entries] == [True, False, False, True, False]
+    assert [entry.event.path for entry in entries if entry.event] == ["d/f0.txt", "d/f1.txt"]
+    assert "path" in str(entries[1].error)
+    assert "expected an object" in str(entries[2].error)
+    assert "schema_version" in str(entries[4].error)
+    # The invalid entry is dead-lettered as it came, for a human to read.
+    assert orjson.loads(entries[1].body()) == outside
+
+
+@pytest.mark.parametrize(
+    ("envelope", "reason"),
+    [
+        ({"schema_version": 2}, "'events' must be a list"),
+        ({"schema_version": 2, "events": []}, "'events' must be a list"),
+        ({"schema_version": 2, "events": {"a": 1}}, "'events' must be a list"),
+        ({"schema_version": 2, "events": [{}] * (MAX_BATCH_EVENTS + 1)}, "must be a list"),
+        ({"schema_version": 2, "events": [{}], "extra": 1}, "unexpected fields extra"),
+    ],
+)
+def test_rejects_a_malformed_batch_envelope(envelope: dict[str, Any], reason: str) -> None:
+    with pytest.raises(MessageDecodeError, match=reason):
+        decode_message(orjson.dumps(envelope))
+
+
+def test_rejects_oversize_batch_before_parsing() -> None:
+    with pytest.raises(MessageDecodeError, match=f"over {MAX_BATCH_BYTES}"):
+        decode_message(b"{" + b" " * MAX_BATCH_BYTES + b"}")
+
+
+def test_rejects_oversize_v1_event_inside_the_batch_limit() -> None:
+    body = _body() + b" " * MAX_MESSAGE_BYTES
+    with pytest.raises(MessageDecodeError, match=f"over {MAX_MESSAGE_BYTES}"):
+        decode_message(body)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_event_like, min_size=1, max_size=5))
+def test_fuzz_batch_entries_decode_or_fail_alone(entries: list[dict[str, Any]]) -> None:
+    try:
+        body = orjson.dumps({"schema_version": 2, "events": entries})
+    except (orjson.JSONEncodeError, TypeError):
+        return  # integers beyond 64 bits cannot be encoded by orjson
+    decoded = decode_message(body)
+    assert isinstance(decoded, list) and len(decoded) == len(entries)
+    # As JSON carries them (no infinities).
+    sent = orjson.loads(body)["events"]
+    for entry, raw in zip(decoded, sent, strict=True):
+        assert isinstance(entry, BatchEntry)
+        assert (entry.event is None) != (entry.error is None)
+        if entry.event is not None:
+            assert decode_event(entry.body()) == entry.event
+        else:
+            assert orjson.loads(entry.body()) == raw

@@ -1,10 +1,18 @@
-"""Message contract v1 between the watcher and the ingestor: encode, and decode with validation."""
+"""Message contract between the watcher and the ingestor: encode, and decode with validation.
+
+v1 is one event per message. v2 is a batch, ``{"schema_version": 2, "events": [v1, ...]}``: at
+thousands of files a second the broker's cost per message dominates, so the watcher sends the
+events ready together in one message. The ingestor reads both; each event of a batch is still
+settled on its own (retried, dead-lettered) as a v1 message.
+"""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -14,7 +22,10 @@ from fileflow_core.paths import validate_relative_path
 from fileflow_core.settings import ROOT_ID_PATTERN
 
 SCHEMA_VERSION = 1
+BATCH_SCHEMA_VERSION = 2
 MAX_MESSAGE_BYTES = 64 * 1024
+MAX_BATCH_EVENTS = 1000
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 
 class Operation(enum.StrEnum):
@@ -77,14 +88,60 @@ class FileEvent(BaseModel):
         )
 
 
+class EventBatch(BaseModel):
+    """v2: several events in one message."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[2] = 2
+    events: list[FileEvent] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEntry:
+    """One event of a batch message: the event, or why it is not a valid one."""
+
+    event: FileEvent | None
+    error: MessageDecodeError | None = None
+    raw: Any = None  # the entry's JSON data, kept only for an invalid one
+
+    def body(self) -> bytes:
+        """The entry as a message of its own (v1), for retrying or dead-lettering it alone."""
+        if self.event is not None:
+            return encode_event(self.event)
+        return orjson.dumps(self.raw)
+
+
 def encode_event(event: FileEvent) -> bytes:
     return orjson.dumps(event.model_dump(mode="json"))
 
 
+def encode_events(events: Sequence[FileEvent]) -> bytes:
+    """One message for ``events``: v1 for a single event (any ingestor reads it), else v2."""
+    if len(events) == 1:
+        return encode_event(events[0])
+    return orjson.dumps(
+        {
+            "schema_version": BATCH_SCHEMA_VERSION,
+            "events": [event.model_dump(mode="json") for event in events],
+        }
+    )
+
+
 def decode_event(body: bytes) -> FileEvent:
-    """Validate a message body; anything but a v1 event raises ``MessageDecodeError``."""
-    if len(body) > MAX_MESSAGE_BYTES:
-        raise MessageDecodeError(f"message is {len(body)} bytes, over {MAX_MESSAGE_BYTES}")
+    """Validate a v1 message body; anything else raises ``MessageDecodeError``."""
+    decoded = decode_message(body)
+    if isinstance(decoded, FileEvent):
+        return decoded
+    raise MessageDecodeError("message is a batch of events (v2), expected one event (v1)")
+
+
+def decode_message(body: bytes) -> FileEvent | list[BatchEntry]:
+    """Validate a message body: one event (v1) or a batch (v2), whose entries are checked one
+    by one so that an invalid entry does not take the valid ones down with it. Anything else
+    raises ``MessageDecodeError``."""
+    if len(body) > MAX_BATCH_BYTES:
+        raise MessageDecodeError(f"message is {len(body)} bytes, over {MAX_BATCH_BYTES}")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -92,14 +149,65 @@ def decode_event(body: bytes) -> FileEvent:
     if not isinstance(data, dict):
         raise MessageDecodeError(f"message is JSON {type(data).__name__}, expected an object")
     version = data.get("schema_version")
-    if type(version) is not int or version != SCHEMA_VERSION:
-        raise MessageDecodeError(f"unsupported schema_version {version!r}, this reads 1")
+    if type(version) is int and version == SCHEMA_VERSION:
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise MessageDecodeError(f"message is {len(body)} bytes, over {MAX_MESSAGE_BYTES}")
+        return _validated_event(body)
+    if type(version) is int and version == BATCH_SCHEMA_VERSION:
+        return _decode_batch(body, data)
+    raise MessageDecodeError(f"unsupported schema_version {version!r}, this reads 1 and 2")
+
+
+def _validated_event(body: bytes) -> FileEvent:
     try:
         # Strict: a string is not a size, true is not a version.
         return FileEvent.model_validate_json(body, strict=True)
     except ValidationError as exc:
-        reasons = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
-            for err in exc.errors()
+        raise MessageDecodeError(f"invalid event: {_reasons(exc)}") from None
+
+
+def _decode_batch(body: bytes, data: dict[str, Any]) -> list[BatchEntry]:
+    try:
+        return [
+            BatchEntry(event) for event in EventBatch.model_validate_json(body, strict=True).events
+        ]
+    except ValidationError:
+        pass  # find out which entries are at fault
+    entries = data.get("events")
+    unexpected = sorted(set(data) - {"schema_version", "events"})
+    if unexpected:
+        raise MessageDecodeError(f"invalid batch: unexpected fields {', '.join(unexpected)}")
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_BATCH_EVENTS:
+        raise MessageDecodeError(
+            f"invalid batch: 'events' must be a list of 1 to {MAX_BATCH_EVENTS} events"
         )
-        raise MessageDecodeError(f"invalid event: {reasons}") from None
+    return [_batch_entry(entry) for entry in entries]
+
+
+def _batch_entry(entry: Any) -> BatchEntry:
+    if not isinstance(entry, dict):
+        error = MessageDecodeError(
+            f"batch entry is JSON {type(entry).__name__}, expected an object"
+        )
+        return BatchEntry(None, error, entry)
+    body = orjson.dumps(entry)
+    try:
+        if (
+            entry.get("schema_version") != SCHEMA_VERSION
+            or type(entry["schema_version"]) is not int
+        ):
+            raise MessageDecodeError(
+                f"unsupported schema_version {entry.get('schema_version')!r} in a batch entry, "
+                "expected 1"
+            )
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise MessageDecodeError(f"batch entry is {len(body)} bytes, over {MAX_MESSAGE_BYTES}")
+        return BatchEntry(_validated_event(body))
+    except MessageDecodeError as exc:
+        return BatchEntry(None, exc, entry)
+
+
+def _reasons(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}" for err in exc.errors()
+    )

@@ -43,7 +43,8 @@ SCAN_DURATION = Histogram(
 # ingestor
 MESSAGES = Counter(
     "fileflow_ingestor_messages_total",
-    "Messages by outcome: consumed, acked, retried, dead_lettered, requeued",
+    "Events received (a message, or one event of a batch message) by outcome: consumed, acked, "
+    "retried, renewed, dead_lettered, requeued",
     ["outcome"],
 )
 FILES_IN_FLIGHT = Gauge("fileflow_ingestor_files_in_flight", "Files being processed now")

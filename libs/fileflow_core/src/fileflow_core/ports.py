@@ -12,7 +12,8 @@ from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 
 class EventPublisher(Protocol):
     async def publish(self, events: Iterable[FileEvent]) -> None:
-        """Publish and wait for every confirm; raise ``TransientError`` if any is missing."""
+        """Publish and wait for every confirm; raise ``TransientError`` if any is missing.
+        Events may share a message (up to the publisher's ``batch_events``)."""
 
 
 class Delivery(Protocol):
@@ -43,6 +44,11 @@ class Delivery(Protocol):
         """Republish a copy and ack this delivery, so long work never outlives the broker's
         delivery-acknowledgement timeout; settling this delivery afterwards does nothing."""
 
+    def split(self, bodies: Sequence[Callable[[], bytes]]) -> Sequence[Delivery]:
+        """For a batch message: one delivery per event, whose ``body`` is that event alone.
+        Each is settled on its own, and the message is acked once all of them are; this
+        delivery itself is then settled through them only."""
+
 
 DeliveryHandler = Callable[[Delivery], Awaitable[None]]
 
@@ -66,7 +72,11 @@ class Broker(Protocol):
     def durable(self) -> bool:
         """True when accepted messages survive a restart of this process."""
 
-    async def publisher(self, *, window: int, timeout_s: float) -> EventPublisher: ...
+    async def publisher(
+        self, *, window: int, timeout_s: float, batch_events: int = 1
+    ) -> EventPublisher:
+        """Confirms for up to ``window`` messages in flight; up to ``batch_events`` events a
+        message."""
 
     def consumer(self, *, prefetch: int) -> ClosableConsumer: ...
 

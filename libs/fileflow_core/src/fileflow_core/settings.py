@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(default=600.0, ge=0)
     max_backlog: int = Field(default=200_000, ge=1)
     publish_window: int = Field(default=500, ge=1, le=10_000)
+    # Events a message: the broker's cost is per message, the ingestor's work per event.
+    publish_batch_events: int = Field(default=20, ge=1, le=500)
     publish_timeout_s: float = Field(default=10.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
     drain_timeout_s: float = Field(default=30.0, ge=0)

@@ -33,7 +33,9 @@ class PublisherFactory:
         if self._broker is None:
             self._broker = await self._open_broker()
         return await self._broker.publisher(
-            window=self._settings.publish_window, timeout_s=self._settings.publish_timeout_s
+            window=self._settings.publish_window,
+            timeout_s=self._settings.publish_timeout_s,
+            batch_events=self._settings.publish_batch_events,
         )
 
     async def connected(self) -> bool:

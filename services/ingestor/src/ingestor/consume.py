@@ -9,7 +9,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from fileflow_core import metrics
 from fileflow_core.errors import MessageDecodeError, PermanentError, TransientError
-from fileflow_core.messages import FileEvent, decode_event
+from fileflow_core.messages import BatchEntry, FileEvent, decode_message
 from fileflow_core.models import FileObservation
 from fileflow_core.ports import Delivery, DocumentStore
 from ingestor import faults
@@ -70,14 +70,40 @@ class DeliveryProcessor:
             self._active.discard(task)
 
     async def _process(self, delivery: Delivery) -> None:
-        _CONSUMED.inc()
         try:
-            event = decode_event(delivery.body)
+            decoded = decode_message(delivery.body)
         except MessageDecodeError as exc:
+            _CONSUMED.inc()
             log.error("malformed message dead-lettered", extra={"reason": str(exc)})
             await delivery.dead_letter(f"malformed message: {exc}")
             _DEAD_LETTERED.inc()
             return
+        if isinstance(decoded, FileEvent):
+            await self._process_event(decoded, delivery)
+            return
+        parts = delivery.split([entry.body for entry in decoded])
+        # Every event of a batch is settled on its own, concurrently, like a message of its own.
+        await asyncio.gather(
+            *(self._process_entry(entry, part) for entry, part in zip(decoded, parts, strict=True))
+        )
+
+    async def _process_entry(self, entry: BatchEntry, delivery: Delivery) -> None:
+        try:
+            if entry.event is None:
+                _CONSUMED.inc()
+                log.error("malformed batch entry dead-lettered", extra={"reason": str(entry.error)})
+                await delivery.dead_letter(f"malformed batch entry: {entry.error}")
+                _DEAD_LETTERED.inc()
+                return
+            await self._process_event(entry.event, delivery)
+        except TransientError as exc:
+            log.warning(
+                "could not settle an event of a batch; the broker will redeliver the batch",
+                extra={"reason": str(exc)},
+            )
+
+    async def _process_event(self, event: FileEvent, delivery: Delivery) -> None:
+        _CONSUMED.inc()
         async with self._locks.hold((event.root_id, event.path)), self._slots:
             if self._stopping:
                 await delivery.requeue()

@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fileflow_core.broker.batches import BatchSettlement
 from fileflow_core.broker.topology import (
     ATTEMPT_HEADER,
     ERROR_HEADER,
@@ -29,8 +30,9 @@ from fileflow_core.broker.topology import (
     attempt_of,
 )
 from fileflow_core.errors import TransientError
-from fileflow_core.messages import FileEvent, encode_event
+from fileflow_core.messages import FileEvent, encode_events
 from fileflow_core.ports import DeliveryHandler
+from fileflow_core.publishing import message_batches
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,34 +87,56 @@ class WorkQueue:
 
 
 class MemoryPublisher:
-    def __init__(self, broker: MemoryBroker, *, timeout_s: float) -> None:
+    def __init__(self, broker: MemoryBroker, *, timeout_s: float, batch_events: int = 1) -> None:
         self._broker = broker
         self._timeout_s = timeout_s
+        self._batch_events = batch_events
 
     async def publish(self, events: Iterable[FileEvent]) -> None:
-        for event in events:
+        for batch in message_batches(events, self._batch_events):
             await self._broker.put(
-                Message(encode_event(event), event.priority), timeout_s=self._timeout_s
+                Message(encode_events(batch), batch[0].priority), timeout_s=self._timeout_s
             )
 
 
 class MemoryDelivery:
-    """One message taken from the queue; settled exactly once (later settles do nothing)."""
+    """One message taken from the queue; settled exactly once (later settles do nothing).
+
+    A part of a batch message (see ``split``) settles its own event, as with RabbitMQ.
+    """
 
     def __init__(
         self,
         message: Message,
         broker: MemoryBroker,
         on_settled: Callable[[MemoryDelivery], None],
+        *,
+        part_body: Callable[[], bytes] | None = None,
+        batch: BatchSettlement | None = None,
     ) -> None:
         self._message = message
         self._broker = broker
         self._on_settled = on_settled
+        self._part_body = part_body
+        self._batch = batch
+        self._parts: list[MemoryDelivery] = []
         self.settled = False
 
     @property
     def body(self) -> bytes:
-        return self._message.body
+        return self._message.body if self._part_body is None else self._part_body()
+
+    def split(self, bodies: Sequence[Callable[[], bytes]]) -> list[MemoryDelivery]:
+        async def settle_message() -> None:
+            self.settled = True
+            self._on_settled(self)
+
+        batch = BatchSettlement(len(bodies), settle_message)
+        self._parts = [
+            MemoryDelivery(self._message, self._broker, _ignore, part_body=body, batch=batch)
+            for body in bodies
+        ]
+        return self._parts
 
     @property
     def attempt(self) -> int:
@@ -123,7 +147,7 @@ class MemoryDelivery:
         return bool(self._message.headers.get(RENEWED_HEADER))
 
     async def ack(self) -> None:
-        self._settle()
+        await self._settle()
 
     async def retry(self, reason: str) -> bool:
         if self.settled:
@@ -135,7 +159,7 @@ class MemoryDelivery:
             self._copy({ATTEMPT_HEADER: self.attempt + 1, ERROR_HEADER: reason[:1000]}),
             self.attempt,
         )
-        self._settle()
+        await self._settle()
         return True
 
     async def dead_letter(self, reason: str) -> None:
@@ -144,29 +168,42 @@ class MemoryDelivery:
         self._broker.dead.append(
             self._copy({ATTEMPT_HEADER: self.attempt, ERROR_HEADER: reason[:1000]})
         )
-        self._settle()
+        await self._settle()
 
     async def requeue(self) -> None:
         if self.settled:
             return
-        self._settle()
-        await self._broker.queue.give_back(self._message)
+        if self._parts:
+            # Split: only the events not settled yet go back, each as a message of its own.
+            for part in self._parts:
+                await part.requeue()
+            return
+        await self._settle()
+        await self._broker.queue.give_back(self._copy(self._message.headers))
 
     async def renew(self) -> None:
         if self.settled:
             return
-        self._settle()
+        await self._settle()
         await self._broker.queue.give_back(
             self._copy({ATTEMPT_HEADER: self.attempt, RENEWED_HEADER: True})
         )
 
     def _copy(self, headers: dict[str, Any]) -> Message:
-        return Message(self._message.body, self._message.priority, headers)
+        return Message(self.body, self._message.priority, headers)
 
-    def _settle(self) -> None:
-        if not self.settled:
-            self.settled = True
+    async def _settle(self) -> None:
+        if self.settled:
+            return
+        self.settled = True
+        if self._batch is not None:
+            await self._batch.part_settled()
+        else:
             self._on_settled(self)
+
+
+def _ignore(_: MemoryDelivery) -> None:
+    """A part's own settling: its batch settles the message."""
 
 
 class MemoryConsumer:
@@ -248,8 +285,10 @@ class MemoryBroker:
         self._delayed[task] = self.topology.retry_queue(failed_attempt)
         task.add_done_callback(lambda done: self._delayed.pop(done, None))
 
-    async def publisher(self, *, window: int, timeout_s: float) -> MemoryPublisher:
-        return MemoryPublisher(self, timeout_s=timeout_s)
+    async def publisher(
+        self, *, window: int, timeout_s: float, batch_events: int = 1
+    ) -> MemoryPublisher:
+        return MemoryPublisher(self, timeout_s=timeout_s, batch_events=batch_events)
 
     def consumer(self, *, prefetch: int) -> MemoryConsumer:
         return MemoryConsumer(self, prefetch=prefetch)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import aio_pika
@@ -16,6 +16,7 @@ from aio_pika.abc import (
     AbstractRobustQueue,
 )
 
+from fileflow_core.broker.batches import BatchSettlement
 from fileflow_core.broker.topology import (
     ATTEMPT_HEADER,
     ERROR_HEADER,
@@ -24,8 +25,9 @@ from fileflow_core.broker.topology import (
     attempt_of,
 )
 from fileflow_core.errors import TransientError
-from fileflow_core.messages import FileEvent, encode_event
+from fileflow_core.messages import FileEvent, encode_events
 from fileflow_core.ports import DeliveryHandler
+from fileflow_core.publishing import message_batches
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +90,23 @@ def build_message(
 
 
 class RabbitPublisher:
-    """Publishes events with confirms, a window of them in flight at once."""
+    """Publishes events with confirms, a window of messages in flight at once, up to
+    ``batch_events`` events a message."""
 
     def __init__(
-        self, channel: AbstractRobustChannel, topology: Topology, *, window: int, timeout_s: float
+        self,
+        channel: AbstractRobustChannel,
+        topology: Topology,
+        *,
+        window: int,
+        timeout_s: float,
+        batch_events: int = 1,
     ) -> None:
         self._channel = channel
         self._topology = topology
         self._window = window
         self._timeout_s = timeout_s
+        self._batch_events = batch_events
 
     @classmethod
     async def open(
@@ -106,18 +116,19 @@ class RabbitPublisher:
         *,
         window: int,
         timeout_s: float,
+        batch_events: int = 1,
     ) -> RabbitPublisher:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         assert isinstance(channel, AbstractRobustChannel)
         await declare_topology(channel, topology)
-        return cls(channel, topology, window=window, timeout_s=timeout_s)
+        return cls(channel, topology, window=window, timeout_s=timeout_s, batch_events=batch_events)
 
     async def publish(self, events: Iterable[FileEvent]) -> None:
-        batch = list(events)
-        for start in range(0, len(batch), self._window):
-            window = batch[start : start + self._window]
+        messages = message_batches(events, self._batch_events)
+        for start in range(0, len(messages), self._window):
+            window = messages[start : start + self._window]
             results = await asyncio.gather(
-                *(self._publish_one(event) for event in window), return_exceptions=True
+                *(self._publish_one(batch) for batch in window), return_exceptions=True
             )
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
@@ -125,16 +136,18 @@ class RabbitPublisher:
                     f"{len(failures)} of {len(window)} publishes not confirmed: {failures[0]!r}"
                 ) from failures[0]
 
-    async def _publish_one(self, event: FileEvent) -> None:
-        message = build_message(encode_event(event), priority=event.priority)
+    async def _publish_one(self, events: list[FileEvent]) -> None:
+        message = build_message(encode_events(events), priority=events[0].priority)
         try:
             await self._channel.default_exchange.publish(
                 message, self._topology.work_queue, mandatory=True, timeout=self._timeout_s
             )
         except BROKER_ERRORS as exc:
-            raise TransientError(
-                f"publish of {event.root_id}:{event.path} failed: {exc!r}"
-            ) from exc
+            first = events[0]
+            what = f"{first.root_id}:{first.path}" + (
+                f" and {len(events) - 1} more" if len(events) > 1 else ""
+            )
+            raise TransientError(f"publish of {what} failed: {exc!r}") from exc
 
 
 class RabbitDelivery:
@@ -142,19 +155,40 @@ class RabbitDelivery:
 
     Broker failures surface as ``TransientError``: the unsettled message is redelivered once the
     channel is back, so nothing is lost.
+
+    A part of a batch message (see ``split``) settles its own event: a retry, dead letter,
+    renewal or requeue republishes that event alone, and the message is acked with its last part.
     """
 
     def __init__(
-        self, message: AbstractIncomingMessage, channel: AbstractRobustChannel, topology: Topology
+        self,
+        message: AbstractIncomingMessage,
+        channel: AbstractRobustChannel,
+        topology: Topology,
+        *,
+        part_body: Callable[[], bytes] | None = None,
+        batch: BatchSettlement | None = None,
     ) -> None:
         self._message = message
         self._channel = channel
         self._topology = topology
+        self._part_body = part_body
+        self._batch = batch
         self.settled = False
 
     @property
     def body(self) -> bytes:
-        return self._message.body
+        return self._message.body if self._part_body is None else self._part_body()
+
+    def split(self, bodies: Sequence[Callable[[], bytes]]) -> list[RabbitDelivery]:
+        batch = BatchSettlement(len(bodies), self._ack_message)
+        self.settled = True  # from now on, the parts settle it
+        return [
+            RabbitDelivery(
+                self._message, self._channel, self._topology, part_body=body, batch=batch
+            )
+            for body in bodies
+        ]
 
     @property
     def attempt(self) -> int:
@@ -163,12 +197,19 @@ class RabbitDelivery:
     async def ack(self) -> None:
         if self.settled:
             return
+        if self._batch is not None:
+            self.settled = True
+            await self._batch.part_settled()
+            return
+        await self._ack_message()
+        self.settled = True
+
+    async def _ack_message(self) -> None:
         try:
             async with asyncio.timeout(SETTLE_TIMEOUT_S):
                 await self._message.ack()
         except BROKER_ERRORS as exc:
             raise TransientError(f"ack failed, the broker will redeliver: {exc!r}") from exc
-        self.settled = True
 
     async def retry(self, reason: str) -> bool:
         if self.attempt >= self._topology.max_attempts:
@@ -187,6 +228,9 @@ class RabbitDelivery:
 
     async def requeue(self) -> None:
         if self.settled:
+            return
+        if self._batch is not None:
+            await self.forward(self._topology.work_queue, dict(self._message.headers or {}))
             return
         try:
             async with asyncio.timeout(SETTLE_TIMEOUT_S):
@@ -211,9 +255,7 @@ class RabbitDelivery:
 
         A crash in between leaves a duplicate, which the idempotent store absorbs, never a loss.
         """
-        message = build_message(
-            self._message.body, priority=self._message.priority or 0, headers=headers
-        )
+        message = build_message(self.body, priority=self._message.priority or 0, headers=headers)
         try:
             await self._channel.default_exchange.publish(
                 message, queue, mandatory=True, timeout=SETTLE_TIMEOUT_S
@@ -277,10 +319,16 @@ class RabbitBroker:
     ) -> RabbitBroker:
         return cls(await connect(url, name=name, timeout_s=timeout_s), topology)
 
-    async def publisher(self, *, window: int, timeout_s: float) -> RabbitPublisher:
+    async def publisher(
+        self, *, window: int, timeout_s: float, batch_events: int = 1
+    ) -> RabbitPublisher:
         try:
             return await RabbitPublisher.open(
-                self.connection, self.topology, window=window, timeout_s=timeout_s
+                self.connection,
+                self.topology,
+                window=window,
+                timeout_s=timeout_s,
+                batch_events=batch_events,
             )
         except BROKER_ERRORS as exc:
             raise TransientError(f"cannot open a RabbitMQ channel: {exc!r}") from exc
