@@ -97,3 +97,18 @@ def test_resolve_inside_allows_root_that_is_a_symlink(tmp_path: Path) -> None:
     alias = tmp_path / "alias"
     alias.symlink_to(real, target_is_directory=True)
     assert resolve_inside(alias, "sub/f") == real.resolve() / "sub" / "f"
+
+
+def test_resolve_inside_refuses_a_deep_symlinked_folder_outside(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "out").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(ValueError, match="outside its root"):
+        resolve_inside(root, "a/b/out/c/d.txt")
+
+
+def test_resolve_inside_follows_a_symlinked_folder_that_stays_inside(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "real").mkdir(parents=True)
+    (root / "alias").symlink_to(root / "real", target_is_directory=True)
+    assert resolve_inside(root, "alias/f.txt") == root.resolve() / "real" / "f.txt"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import stat
 from pathlib import Path, PurePosixPath
 
 
@@ -34,13 +36,36 @@ def resolve_inside(root: Path, relative: str) -> Path:
     The final component is not followed here: callers ``lstat`` it and open with ``O_NOFOLLOW``.
     """
     validate_relative_path(relative)
+    real_root = _real_root(str(root))
+    # Fast path, one lstat per folder below the root: with no symlink among them (the usual
+    # case) the path is inside. ``realpath`` would lstat every component from ``/``, twice.
+    directory = real_root
+    folders = relative.split("/")[:-1]
+    for folder in folders:
+        directory = os.path.join(directory, folder)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(directory).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            break  # nothing below it exists: nothing there to follow
+        if is_link:
+            return _resolve_through_links(root, relative)
+    return Path(real_root, relative)
+
+
+def _resolve_through_links(root: Path, relative: str) -> Path:
     candidate = root / relative
-    parent = candidate.parent
-    real_parent = Path(os.path.realpath(parent))
+    real_parent = Path(os.path.realpath(candidate.parent))
     real_root = Path(os.path.realpath(root))
     if real_parent != real_root and real_root not in real_parent.parents:
         raise ValueError(f"{relative!r} resolves outside its root through a symlink")
     return real_parent / candidate.name
+
+
+@functools.lru_cache(maxsize=256)
+def _real_root(root: str) -> str:
+    """A root's own symlinks are the operator's choice, resolved once: re-pointing a root
+    while the services run takes a restart."""
+    return os.path.realpath(root)
 
 
 def locate_in_roots(path: str, roots: list[tuple[str, Path]]) -> tuple[str, str] | None:
