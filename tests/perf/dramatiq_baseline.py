@@ -22,8 +22,13 @@ TABLE_DDL = (
     " (path text PRIMARY KEY, sha256 text NOT NULL, size bigint NOT NULL)"
 )
 
+# With publisher confirms, the guarantee fileflow's watcher gives: a message counts as sent
+# only once RabbitMQ has it (Dramatiq then waits for each confirm in turn).
 dramatiq.set_broker(
-    RabbitmqBroker(url=os.environ.get("FILEFLOW_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    RabbitmqBroker(
+        url=os.environ.get("FILEFLOW_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+        confirm_delivery=True,
+    )
 )
 _local = threading.local()
 
