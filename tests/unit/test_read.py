@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from ingestor.read import (
     HEAD_BYTES,
     WHOLE_FILE_BYTES,
     FileDigest,
+    GroupedReads,
     NotARegularFile,
     read_and_hash,
 )
@@ -102,3 +104,38 @@ async def test_directory_refused(tmp_path: Path) -> None:
 async def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         await read_digest(tmp_path / "missing", 4096)
+
+
+async def test_grouped_reads_share_a_thread_call_and_keep_each_outcome(tmp_path: Path) -> None:
+    calls: list[int] = []
+    reads = GroupedReads(max_group=8, max_concurrent=1)
+    original = reads._run
+
+    async def counting(locates: list[Callable[[], Path]]) -> Sequence[object]:
+        calls.append(len(locates))
+        return await original(locates)
+
+    reads._batcher._run_batch = counting  # type: ignore[assignment]
+    for i in range(6):
+        (tmp_path / f"f{i}.txt").write_bytes(b"x" * i)
+    (tmp_path / "link").symlink_to(tmp_path / "f1.txt")
+    names = [*(f"f{i}.txt" for i in range(6)), "missing.txt", "link"]
+    results = await asyncio.gather(
+        *(
+            read_and_hash(
+                lambda name=name: tmp_path / name,  # type: ignore[misc]
+                4096,
+                locate_and_read=reads.locate_and_read,
+            )
+            for name in names
+        ),
+        return_exceptions=True,
+    )
+    assert calls == [8]  # all eight files in one thread call
+    for i in range(6):
+        located, digest = results[i]  # type: ignore[misc]
+        assert located == tmp_path / f"f{i}.txt"
+        assert digest.sha256 == hashlib.sha256(b"x" * i).hexdigest()
+    # A file's failure is its own: the others of its group are read all the same.
+    assert isinstance(results[6], FileNotFoundError)
+    assert isinstance(results[7], NotARegularFile)

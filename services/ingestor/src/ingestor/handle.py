@@ -23,7 +23,7 @@ from fileflow_core.settings import Settings
 from ingestor.extract import Extractor, unextracted
 from ingestor.grouped import GroupedSeen, GroupedWrites
 from ingestor.pathlocks import KeyedLocks
-from ingestor.read import FileDigest, NotARegularFile, read_and_hash
+from ingestor.read import FileDigest, GroupedReads, NotARegularFile, read_and_hash
 from ingestor.recent import RecentSet
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class FileHandler:
     _large_reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     # Hashes this process stored lately: copies skip Redis, and still dedupe when it is down.
     _recent: RecentSet = field(default_factory=lambda: RecentSet(RECENT_HASHES))
+    _reads: GroupedReads = field(default_factory=GroupedReads)
     _writes: GroupedWrites = field(init=False)
     _seen: GroupedSeen = field(init=False)
 
@@ -84,7 +85,10 @@ class FileHandler:
         started = time.perf_counter()
         try:
             path, digest = await read_and_hash(
-                partial(self.locate, event), self.settings.read_chunk_bytes, self._large_reads
+                partial(self.locate, event),
+                self.settings.read_chunk_bytes,
+                self._large_reads,
+                self._reads.locate_and_read,
             )
         except (FileNotFoundError, NotADirectoryError):
             await self.store.record_deleted(base)
