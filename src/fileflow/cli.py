@@ -9,9 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from fileflow_core.entry import run_main
 from fileflow_core.errors import FileflowError
@@ -187,6 +184,10 @@ def status(
     if as_json:
         print(orjson.dumps(report).decode())
         return
+    # rich is imported by the commands that print with it: the services never load it.
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     console.print(report["where"])
     files = Table(title="files by status")
@@ -226,6 +227,14 @@ def backfill(
     """Enqueue an existing tree and show a progress bar until it is ingested (real servers;
     with embedded backends, `fileflow run` scans its roots at every start)."""
     settings = _settings(ctx, backend=backend)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from fileflow.ops import backfill as backfill_tree
 
     with Progress(
@@ -337,6 +346,9 @@ def list_files(
     if as_json:
         print(orjson.dumps(found, default=str).decode())
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="files")
     for column in ("id", "root", "path", "status", "type", "size", "details"):
         table.add_column(column)

@@ -6,12 +6,20 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from typing import TYPE_CHECKING
 
+import orjson
 import uvicorn
-from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from fileflow_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 CHECK_TIMEOUT_S = 1.0
@@ -40,38 +48,103 @@ async def _check(check: ReadinessCheck) -> bool:
         return False
 
 
+class OpsEndpoints:
+    """What /healthz, /readyz and /metrics answer, whichever web framework serves them."""
+
+    def __init__(
+        self,
+        service: str,
+        checks: dict[str, ReadinessCheck],
+        optional: frozenset[str],
+        lag: LoopLagMonitor,
+    ) -> None:
+        self.service = service
+        self.checks = checks
+        self.optional = optional
+        self.lag = lag
+
+    def health(self) -> dict[str, object]:
+        return {
+            "status": "ok",
+            "service": self.service,
+            "loop_lag_ms": round(self.lag.lag_s * 1000, 2),
+        }
+
+    async def readiness(self) -> tuple[int, dict[str, object]]:
+        names = list(self.checks)
+        results = await asyncio.gather(*(_check(self.checks[name]) for name in names))
+        status = dict(zip(names, results, strict=True))
+        ready = all(ok for name, ok in status.items() if name not in self.optional)
+        return 200 if ready else 503, {"ready": ready, "service": self.service, "checks": status}
+
+
 def ops_app(
     service: str,
     checks: dict[str, ReadinessCheck],
     *,
     optional: frozenset[str] = frozenset(),
     monitor: LoopLagMonitor | None = None,
+) -> Starlette:
+    """The operational endpoints on a bare Starlette app (the watcher's whole HTTP side: FastAPI
+    would add 5 MB of imports to a process whose memory is a target); ``optional`` checks are
+    reported but do not gate readiness."""
+    ops = OpsEndpoints(service, checks, optional, monitor or LoopLagMonitor())
+
+    async def healthz(_: Request) -> Response:
+        return _json(200, ops.health())
+
+    async def readyz(_: Request) -> Response:
+        return _json(*await ops.readiness())
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ]
+    )
+    app.state.lag_monitor = ops.lag
+    return app
+
+
+def api_app(
+    service: str,
+    checks: dict[str, ReadinessCheck],
+    *,
+    optional: frozenset[str] = frozenset(),
+    monitor: LoopLagMonitor | None = None,
 ) -> FastAPI:
-    """The operational endpoints; ``optional`` checks are reported but do not gate readiness."""
+    """The operational endpoints on a FastAPI app, for a service that serves an API (and its
+    OpenAPI docs, which then list these endpoints too)."""
+    from fastapi import FastAPI, Response  # only the services with an API pay for FastAPI
+
+    ops = OpsEndpoints(service, checks, optional, monitor or LoopLagMonitor())
     app = FastAPI(title=f"fileflow {service}", version="1")
-    lag = monitor or LoopLagMonitor()
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, object]:
         """Alive: answering at all means the event loop is turning."""
-        return {"status": "ok", "service": service, "loop_lag_ms": round(lag.lag_s * 1000, 2)}
+        return ops.health()
 
     @app.get("/readyz", tags=["operations"])
     async def readyz(response: Response) -> dict[str, object]:
         """Ready: the connections this service needs are up (503 otherwise)."""
-        names = list(checks)
-        results = await asyncio.gather(*(_check(checks[name]) for name in names))
-        status = dict(zip(names, results, strict=True))
-        ready = all(ok for name, ok in status.items() if name not in optional)
-        response.status_code = 200 if ready else 503
-        return {"ready": ready, "service": service, "checks": status}
+        response.status_code, body = await ops.readiness()
+        return body
 
     @app.get("/metrics", tags=["operations"])
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    app.state.lag_monitor = lag
+    app.state.lag_monitor = ops.lag
     return app
+
+
+def _json(status: int, body: dict[str, object]) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -83,7 +156,7 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI, host: str, port: int) -> AsyncIterator[int]:
+async def serving(app: Starlette, host: str, port: int) -> AsyncIterator[int]:
     """Serve ``app`` while the block runs; yields the bound port (useful with port 0)."""
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off"

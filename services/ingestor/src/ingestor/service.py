@@ -7,7 +7,7 @@ import logging
 
 from fileflow_core.backends import Backends, open_backends, require_real
 from fileflow_core.errors import TransientError
-from fileflow_core.http import ops_app, serving
+from fileflow_core.http import api_app, serving
 from fileflow_core.settings import Settings
 from ingestor.api import add_ingest_routes
 from ingestor.consume import DeliveryProcessor
@@ -63,7 +63,7 @@ async def _consume(
         publisher = await broker.publisher(
             window=settings.publish_window, timeout_s=settings.publish_timeout_s
         )
-        app = ops_app("ingestor", backends.checks, optional=backends.optional_checks)
+        app = api_app("ingestor", backends.checks, optional=backends.optional_checks)
         add_ingest_routes(app, settings, store, publisher)
         async with serving(app, settings.http_host, settings.ingestor_http_port) as port:
             await consumer.start(processor)
