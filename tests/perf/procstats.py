@@ -39,3 +39,32 @@ def tree_stats(pid: int) -> ProcessStats:
     return ProcessStats(
         sum(s.cpu_s for s in stats), sum(s.rss_mb for s in stats), sum(s.peak_rss_mb for s in stats)
     )
+
+
+# The local servers, by process name; PostgreSQL's exited backends are counted through the
+# postmaster's children time.
+SERVER_PROCESSES = {"postgres": "postgresql", "beam.smp": "rabbitmq", "redis-server": "redis"}
+
+
+def server_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by each local server (all its processes)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals = dict.fromkeys(SERVER_PROCESSES.values(), 0.0)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as handle:
+                name = handle.read().strip()
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        server = SERVER_PROCESSES.get("postgres" if name.startswith("postgres") else name)
+        if server is None:
+            continue
+        used = int(fields[11]) + int(fields[12])
+        if server == "postgresql":
+            used += int(fields[13]) + int(fields[14])
+        totals[server] += used / ticks
+    return totals

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -14,11 +15,13 @@ import uvloop
 from fileflow_core.settings import Settings
 from tests.perf.conftest import PERF_FILES
 from tests.perf.figures import latency_summary, report
+from tests.perf.procstats import server_cpu_s
 from tests.pipeline import Db
 from tests.services import service, service_env
 from tests.support import percentile
 
 FILE_BYTES = 4096
+CORES = os.cpu_count() or 2
 STALL_S = 60.0
 
 
@@ -33,12 +36,44 @@ def write_files(root: Path, count: int, *, unique_every: int = 1) -> None:
 
 
 async def import_and_measure(
-    settings: Settings, root: Path, count: int, unique_every: int
+    settings: Settings,
+    root: Path,
+    count: int,
+    unique_every: int,
+    *,
+    ingestors: int = 1,
+    run: str = "",
 ) -> dict[str, Any]:
-    env = service_env(settings, root, FILEFLOW_SETTLE_S="0.3")
+    """Import ``count`` files written into ``root`` while the services run; ``run`` names a
+    watcher state and cache prefix of its own, for several runs in one database."""
+    await asyncio.to_thread(root.mkdir, exist_ok=True)
+    separate = (
+        {
+            "FILEFLOW_STATE_DIR": str(settings.state_dir / run),
+            "FILEFLOW_REDIS_KEY_PREFIX": f"{settings.redis_key_prefix}{run}:",
+        }
+        if run
+        else {}
+    )
+    env = service_env(settings, root, FILEFLOW_SETTLE_S="0.3", **separate)
     db = Db(settings.database_url)
     health: list[float] = []
-    async with service("ingest", env) as ingestor, service("watch", env) as watcher:
+    async with contextlib.AsyncExitStack() as stack:
+        replicas = [
+            await stack.enter_async_context(service("ingest", env)) for _ in range(ingestors)
+        ]
+        ingestor = replicas[0]
+        watcher = await stack.enter_async_context(service("watch", env))
+
+        def ingestors_cpu_s() -> float:
+            return sum(replica.stats().cpu_s for replica in replicas)
+
+        # CPU over the import only: the services' start-up is not the import's cost.
+        cpu_before = {
+            "ingestors": ingestors_cpu_s(),
+            "watcher": watcher.stats().cpu_s,
+            **server_cpu_s(),
+        }
         started = time.perf_counter()
         writing = asyncio.create_task(
             asyncio.to_thread(write_files, root, count, unique_every=unique_every)
@@ -60,21 +95,49 @@ async def import_and_measure(
         await writing
         elapsed = time.perf_counter() - started
         ingestor_stats, watcher_stats = ingestor.stats(), watcher.stats()
+        cpu_after = {
+            "ingestors": ingestors_cpu_s(),
+            "watcher": watcher_stats.cpu_s,
+            **server_cpu_s(),
+        }
         metrics = await ingestor.metrics()
     rows = await db.fetch(
         "SELECT extract(epoch FROM updated_at) - mtime_ns / 1e9 AS latency FROM files"
     )
+    spans = await db.fetch(
+        "SELECT (max(mtime_ns) - min(mtime_ns)) / 1e9 AS writing,"
+        " extract(epoch FROM max(updated_at)) - max(mtime_ns) / 1e9 AS after_last_write"
+        " FROM files"
+    )
     latencies = [float(row["latency"]) for row in rows]
     return {
         "files": count,
+        "ingestors": ingestors,
         "seconds": round(elapsed, 2),
         "files_per_s": round(count / elapsed),
         "write_to_commit": latency_summary(latencies),
+        # How long the files took to write, and the last commit after the last write.
+        "writing_s": round(float(spans[0]["writing"]), 2),
+        "last_commit_after_last_write_s": round(float(spans[0]["after_last_write"]), 2),
         "healthz": {"requests": len(health), "p99_ms": round(percentile(health, 0.99) * 1000, 1)},
         "extractions": metrics.get("fileflow_ingestor_extractions_total{outcome=completed}"),
-        "ingestor_cpu_s": round(ingestor_stats.cpu_s, 1),
+        "stage_mean_ms": {
+            stage: round(
+                metrics[f"fileflow_ingestor_stage_duration_seconds_sum{{stage={stage}}}"]
+                * 1000
+                / max(
+                    1.0, metrics[f"fileflow_ingestor_stage_duration_seconds_count{{stage={stage}}}"]
+                ),
+                2,
+            )
+            for stage in ("hash", "extract", "store")
+            if f"fileflow_ingestor_stage_duration_seconds_count{{stage={stage}}}" in metrics
+        },
+        "cpu_ms_per_file": {
+            name: round((cpu_after[name] - cpu_before[name]) * 1000 / count, 3)
+            for name in cpu_before
+        },
         "ingestor_peak_rss_mb": round(ingestor_stats.peak_rss_mb),
-        "watcher_cpu_s": round(watcher_stats.cpu_s, 1),
         "watcher_peak_rss_mb": round(watcher_stats.peak_rss_mb),
     }
 
@@ -97,4 +160,20 @@ def test_bulk_import_duplicate_heavy(benchmark: Any, settings: Settings, root_di
     )
     report(benchmark, f"duplicate-heavy import: {PERF_FILES} files, 90% repeated contents", figures)
     assert figures["files"] == PERF_FILES
-    assert os.cpu_count()
+
+
+def test_bulk_import_one_ingestor_per_core(
+    benchmark: Any, settings: Settings, root_dir: Path
+) -> None:
+    """The deployment docs/operations.md advises for many small files."""
+    figures = benchmark.pedantic(
+        lambda: uvloop.run(import_and_measure(settings, root_dir, PERF_FILES, 1, ingestors=CORES)),
+        rounds=1,
+        iterations=1,
+    )
+    report(
+        benchmark,
+        f"bulk import: {PERF_FILES} unique 4 KB files, watcher -> {CORES} ingestors",
+        figures,
+    )
+    assert figures["files"] == PERF_FILES

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -173,19 +174,28 @@ async def dramatiq_end_to_end(settings: Settings, root: Path, count: int) -> dic
 
 async def compare(settings: Settings, root: Path, count: int) -> dict[str, Any]:
     db = Db(settings.database_url)
-    # End to end first, on an empty root: files written while the services run.
-    ours_end_to_end = await import_and_measure(settings, root, count, 1)
+    # End to end first, each on an empty folder: files written while the services run.
+    ours_one = await import_and_measure(settings, root / "one", count, 1, run="e2e-one")
     await db.fetch("TRUNCATE files, contents, chunks")
+    ours_pool = await import_and_measure(
+        settings, root / "pool", count, 1, ingestors=DRAMATIQ_PROCESSES, run="e2e-pool"
+    )
+    await db.fetch("TRUNCATE files, contents, chunks")
+    await asyncio.to_thread(shutil.rmtree, root / "pool")
+    root = root / "one"  # the files the other runs take, once each
     theirs_end_to_end = await dramatiq_end_to_end(settings, root, count)
     one = await fileflow_drain(settings, root, count, 1, "one")
     pool = await fileflow_drain(settings, root, count, DRAMATIQ_PROCESSES, "pool")
     theirs = await dramatiq_drain(settings, root, count)
+    theirs_rate = theirs_end_to_end["files_per_s"]
     return {
         "files": count,
         "end_to_end": {
-            "fileflow_watcher_and_ingestor_files_per_s": ours_end_to_end["files_per_s"],
+            "fileflow_one_ingestor_files_per_s": ours_one["files_per_s"],
+            f"fileflow_{DRAMATIQ_PROCESSES}_ingestors_files_per_s": ours_pool["files_per_s"],
             "dramatiq_producer_and_pool": theirs_end_to_end,
-            "ratio": round(ours_end_to_end["files_per_s"] / theirs_end_to_end["files_per_s"], 2),
+            "ratio_one_ingestor": round(ours_one["files_per_s"] / theirs_rate, 2),
+            "ratio_same_processes": round(ours_pool["files_per_s"] / theirs_rate, 2),
         },
         "queue_drain": {
             "fileflow_one_ingestor": one,
