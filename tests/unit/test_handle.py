@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.settings import RootConfig, Settings
 from ingestor import handle as handle_module
 from ingestor.handle import FileHandler, Result
+from tests.support import wait_until
 
 
 class FakeStore:
@@ -123,7 +125,14 @@ async def test_new_file_is_extracted_stored_and_marked_seen_after(parts: Any) ->
     assert await handler.handle(upsert("a.txt")) is Result.STORED
     sha = hashlib.sha256(b"hello").hexdigest()
     assert store.present == {"a.txt": sha}
-    assert cache.seen_hashes == {sha}
+    # Marked in the next batch of marks, after the commit; the file does not wait for it.
+    await wait_until(
+        lambda: asyncio.sleep(0, cache.seen_hashes),
+        lambda marked: marked == {sha},
+        timeout_s=1,
+        interval_s=0.001,
+        what="the content marked seen",
+    )
     assert extractor.calls == 1
     assert await handler.handle(upsert("a.txt")) is Result.UNCHANGED
     assert extractor.calls == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from file_watcher.gitinfo import git_source
-from file_watcher.mounts import filesystem_of, needs_polling, parse_mounts
+from fileflow_core.mounts import filesystem_of, is_local, needs_polling, parse_mounts
 
 MOUNTS = """\
 /dev/vda1 / ext4 rw,relatime 0 0
@@ -57,3 +57,19 @@ def test_git_remote_and_branch(tmp_path: Path) -> None:
 
 def test_no_git_work_tree(tmp_path: Path) -> None:
     assert git_source(tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("fstype", "local"),
+    [
+        ("ext4", True),
+        ("xfs", True),
+        ("tmpfs", True),
+        ("nfs4", False),
+        ("fuse.sshfs", False),
+        ("overlay", False),
+        (None, False),
+    ],
+)
+def test_only_local_filesystems_are_read_on_the_event_loop(fstype: str | None, local: bool) -> None:
+    assert is_local(fstype) is local

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ingestor import read as read_module
 from ingestor.read import (
     HEAD_BYTES,
     WHOLE_FILE_BYTES,
@@ -139,3 +141,58 @@ async def test_grouped_reads_share_a_thread_call_and_keep_each_outcome(tmp_path:
     # A file's failure is its own: the others of its group are read all the same.
     assert isinstance(results[6], FileNotFoundError)
     assert isinstance(results[7], NotARegularFile)
+
+
+async def test_inline_reads_give_the_threads_digest_and_fall_back_when_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(10_000)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    reads = GroupedReads()
+    inline_path, inline = await read_and_hash(
+        lambda: path, 4096, locate_and_read=functools.partial(reads.locate_and_read, inline=True)
+    )
+    threaded_path, threaded = await read_and_hash(lambda: path, 4096)
+    assert (inline_path, inline) == (threaded_path, threaded)
+    assert inline.sha256 == hashlib.sha256(data).hexdigest() and inline.data == data
+
+    # Bytes not in the page cache (RWF_NOWAIT says it would block): a thread reads them.
+    def would_block(*_: object) -> int:
+        raise BlockingIOError
+
+    monkeypatch.setattr(read_module.os, "preadv", would_block)
+    threads: list[int] = []
+    original = reads._run
+
+    async def counting(locates: list[Callable[[], Path]]) -> Sequence[object]:
+        threads.append(len(locates))
+        return await original(locates)
+
+    reads._batcher._run_batch = counting  # type: ignore[assignment]
+    _, fallback = await read_and_hash(
+        lambda: path, 4096, locate_and_read=functools.partial(reads.locate_and_read, inline=True)
+    )
+    assert threads == [1]
+    assert fallback == threaded
+
+
+@pytest.mark.parametrize("kind", ["symlink", "missing", "large"])
+async def test_inline_reads_refuse_and_defer_like_the_thread(tmp_path: Path, kind: str) -> None:
+    reads = GroupedReads()
+    target = tmp_path / "target.bin"
+    target.write_bytes(b"x" * (WHOLE_FILE_BYTES + 1))
+    path = tmp_path / "f"
+    if kind == "symlink":
+        path.symlink_to(target)
+    elif kind == "large":
+        path = target
+    inline = functools.partial(reads.locate_and_read, inline=True)
+    if kind == "large":
+        # Large files are streamed later, in chunks: only their lstat comes back.
+        _, digest = await read_and_hash(lambda: path, 1 << 20, locate_and_read=inline)
+        assert digest.data is None and digest.size == WHOLE_FILE_BYTES + 1
+        return
+    expected = NotARegularFile if kind == "symlink" else FileNotFoundError
+    with pytest.raises(expected):
+        await read_and_hash(lambda: path, 4096, locate_and_read=inline)

@@ -10,10 +10,10 @@ from pathlib import Path
 from file_watcher.filters import PathFilter
 from file_watcher.gitinfo import git_source
 from file_watcher.known import KnownFiles
-from file_watcher.mounts import detect_filesystem, needs_polling
 from file_watcher.state import PublishedState, WatcherState
 from fileflow_core import metrics
 from fileflow_core.errors import ConfigError
+from fileflow_core.mounts import detect_filesystem, needs_polling
 from fileflow_core.settings import RootConfig
 
 log = logging.getLogger(__name__)

@@ -42,6 +42,12 @@ class MicroBatcher(Generic[T, R]):
         self._draining = 0
 
     async def submit(self, item: T) -> R:
+        # A cancelled caller may leave its item in a running batch: the work is idempotent,
+        # and the caller's message stays unacknowledged, so it is redone rather than lost.
+        return await self.submit_nowait(item)
+
+    def submit_nowait(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item`` and return the future of its result, without waiting for it."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._draining < self._max_concurrent:
@@ -51,9 +57,7 @@ class MicroBatcher(Generic[T, R]):
             runner = asyncio.create_task(self._drain())
             self._runners.add(runner)
             runner.add_done_callback(self._runners.discard)
-        # A cancelled caller may leave its item in a running batch: the work is idempotent,
-        # and the caller's message stays unacknowledged, so it is redone rather than lost.
-        return await future
+        return future
 
     async def _drain(self) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from fileflow_core.errors import ContentMissingError, TransientError, WriteRejectedError
@@ -80,6 +81,11 @@ class GroupedSeen:
     async def mark_seen(self, sha256: str) -> None:
         await self._marks.submit(sha256)
 
+    def mark_seen_soon(self, sha256: str) -> None:
+        """Mark in the next batch without waiting for it: the cache fails open (never raises),
+        and a mark lost with the process only costs a later copy one extraction."""
+        self._marks.submit_nowait(sha256).add_done_callback(_retrieve)
+
     async def _seen(self, hashes: list[str]) -> list[bool]:
         found = await self._cache.seen_many(hashes)
         return [sha256 in found for sha256 in hashes]
@@ -87,3 +93,8 @@ class GroupedSeen:
     async def _mark(self, hashes: list[str]) -> list[None]:
         await self._cache.mark_seen_many(hashes)
         return [None] * len(hashes)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: nobody awaits it

@@ -17,6 +17,7 @@ from fileflow_core import metrics
 from fileflow_core.errors import ContentMissingError, PermanentError
 from fileflow_core.messages import FileEvent
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
+from fileflow_core.mounts import detect_filesystem, is_local
 from fileflow_core.paths import resolve_inside
 from fileflow_core.ports import DocumentStore, SeenHashCache
 from fileflow_core.settings import Settings
@@ -62,12 +63,24 @@ class FileHandler:
     # Hashes this process stored lately: copies skip Redis, and still dedupe when it is down.
     _recent: RecentSet = field(default_factory=lambda: RecentSet(RECENT_HASHES))
     _reads: GroupedReads = field(default_factory=GroupedReads)
+    _inline_roots: dict[str, bool] = field(default_factory=dict)
     _writes: GroupedWrites = field(init=False)
     _seen: GroupedSeen = field(init=False)
 
     def __post_init__(self) -> None:
         self._writes = GroupedWrites(self.store)
         self._seen = GroupedSeen(self.cache)
+
+    def _reads_inline(self, root_id: str) -> bool:
+        """Small files of a root on a local filesystem are read on the event loop when their
+        bytes are cached: no thread hop, whose GIL hand-offs cost milliseconds under load. On a
+        network filesystem an ``open`` can wait on the network: a thread does it."""
+        inline = self._inline_roots.get(root_id)
+        if inline is None:
+            root = self.settings.root(root_id)
+            inline = root is not None and is_local(detect_filesystem(root.path))
+            self._inline_roots[root_id] = inline
+        return inline
 
     def locate(self, event: FileEvent) -> Path:
         root = self.settings.root(event.root_id)
@@ -88,7 +101,7 @@ class FileHandler:
                 partial(self.locate, event),
                 self.settings.read_chunk_bytes,
                 self._large_reads,
-                self._reads.locate_and_read,
+                partial(self._reads.locate_and_read, inline=self._reads_inline(event.root_id)),
             )
         except (FileNotFoundError, NotADirectoryError):
             await self.store.record_deleted(base)
@@ -126,7 +139,10 @@ class FileHandler:
             )
         # One extraction per content: copies arriving together wait for the first one.
         async with self._contents_in_progress.hold(digest.sha256):
-            if not event.reprocess and await self._known(digest.sha256):
+            # A copy that held the lock meanwhile stored the content and added it to the
+            # recent set, so this asks no second cache round trip (copies in other replicas
+            # are rare and idempotent: they cost an extraction).
+            if not event.reprocess and digest.sha256 in self._recent:
                 return await self._store(
                     observation, None, path, digest, attempt=attempt, reprocess=False
                 )
@@ -178,9 +194,9 @@ class FileHandler:
         STORE_DURATION.observe(time.perf_counter() - started)
         if content is not None:
             # Only after the commit: marking earlier would turn one failed write into a
-            # permanent silent skip.
-            await self._seen.mark_seen(digest.sha256)
+            # permanent silent skip. Not awaited: the file's slot and ack need not wait for it.
             self._recent.add(digest.sha256)
+            self._seen.mark_seen_soon(digest.sha256)
         return Result.STORED if written else Result.UNCHANGED
 
     async def _extract(self, path: Path, digest: FileDigest) -> ContentInfo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import stat
@@ -65,7 +66,13 @@ class GroupedReads:
             self._run, max_batch=max_group, max_concurrent=max_concurrent
         )
 
-    async def locate_and_read(self, locate: Callable[[], Path]) -> Located:
+    async def locate_and_read(self, locate: Callable[[], Path], *, inline: bool = False) -> Located:
+        """``inline``: first try on the calling thread, reading only what the page cache
+        holds (a local filesystem's metadata is cached too after the watcher's stat)."""
+        if inline:
+            located = _locate_and_read_if_cached(locate)
+            if located is not None:
+                return located
         return await self._batcher.submit(locate)
 
     @staticmethod
@@ -110,6 +117,48 @@ async def read_and_hash(
         async with large_reads:
             return path, await _hash(path, before, max(chunk_bytes, LARGE_CHUNK_BYTES))
     return path, await _hash(path, before, chunk_bytes)
+
+
+def _locate_and_read_if_cached(locate: Callable[[], Path]) -> Located | None:
+    """Like ``_locate_and_read_if_small``, but None when the bytes are not all in the page
+    cache (``RWF_NOWAIT``): reading them could block, so a thread does it."""
+    path = locate()
+    before = os.lstat(path)
+    if not stat.S_ISREG(before.st_mode):
+        raise NotARegularFile(f"not a regular file (mode {stat.filemode(before.st_mode)})")
+    if before.st_size > WHOLE_FILE_BYTES:
+        return path, before
+    fd = _open_no_follow(str(path), os.O_RDONLY)
+    try:
+        opened = os.fstat(fd)
+        if opened.st_ino != before.st_ino or not stat.S_ISREG(opened.st_mode):
+            raise TransientError("file was replaced between check and open")
+        # One byte more than the size: a file that grew meanwhile reads longer (then: retry).
+        buffer = bytearray(opened.st_size + 1)
+        try:
+            total = os.preadv(fd, [buffer], 0, os.RWF_NOWAIT) if opened.st_size else 0
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+                return None  # this filesystem cannot tell: a thread reads it
+            raise
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if total < opened.st_size == after.st_size:
+        return None  # only part of it is cached
+    if total != after.st_size or after.st_mtime_ns != opened.st_mtime_ns:
+        raise TransientError("file changed while it was read; will retry once it settles")
+    data = bytes(buffer[:total])
+    return path, FileDigest(
+        hashlib.sha256(data).hexdigest(),
+        total,
+        after.st_mtime_ns,
+        after.st_ino,
+        data[:HEAD_BYTES],
+        data,
+    )
 
 
 def _locate_and_read_if_small(locate: Callable[[], Path]) -> Located:

@@ -1,4 +1,5 @@
-"""Which filesystem a root lives on, to choose between OS notifications and polling."""
+"""Which filesystem a root lives on: the watcher chooses between OS notifications and polling,
+the ingestor whether small files may be read on its event loop."""
 
 from __future__ import annotations
 
@@ -69,3 +70,14 @@ def detect_filesystem(path: Path) -> str | None:
             return filesystem_of(Path(os.path.realpath(path)), parse_mounts(handle.read()))
     except OSError:
         return None  # not Linux: notifications it is
+
+
+# Local disks and memory: a page-cached file's open and lstat do not wait on a network.
+LOCAL_FILESYSTEMS = frozenset(
+    {"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "zfs", "jfs", "bcachefs", "tmpfs", "ramfs"}
+)
+
+
+def is_local(fstype: str | None) -> bool:
+    """True for filesystems whose cached metadata and data are read without any I/O wait."""
+    return fstype in LOCAL_FILESYSTEMS
