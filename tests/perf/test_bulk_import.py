@@ -130,7 +130,7 @@ async def import_and_measure(
                 ),
                 2,
             )
-            for stage in ("hash", "extract", "store", "lookup", "mark")
+            for stage in ("hash", "extract", "store")
             if f"fileflow_ingestor_stage_duration_seconds_count{{stage={stage}}}" in metrics
         },
         "cpu_ms_per_file": {
