@@ -17,11 +17,13 @@ MAX_WRITE_BATCH = 250
 CONCURRENT_WRITE_BATCHES = 2
 MAX_LOOKUP_BATCH = 500
 # Redis and PostgreSQL answer a small batch in well under a millisecond, faster than files
-# arrive, so batches would hold one or two files; a few milliseconds of waiting (nothing next to
-# the half second a file waits to settle) makes them ten times larger and the per-file cost of
-# the round trips, which is Python code in the client libraries, ten times smaller.
-WRITE_LINGER_S = 0.005
-LOOKUP_LINGER_S = 0.002
+# arrive at a light load, so batches would hold one or two files; a short wait makes them
+# several times larger and the per-file cost of the round trips (Python code in the client
+# libraries) several times smaller. Short, because under a heavy load every file in flight waits
+# it once per stage: with 100 in flight and reads on the loop, 5 ms and 2 ms here held an
+# import at 2,300 files/s, 1 ms and 0.5 ms let it reach 2,500.
+WRITE_LINGER_S = 0.001
+LOOKUP_LINGER_S = 0.0005
 
 
 class GroupedWrites:
