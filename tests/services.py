@@ -75,9 +75,10 @@ class Service:
 
 @asynccontextmanager
 async def service(
-    command: str, env: dict[str, str], *, log: Path | None = None
+    command: str, env: dict[str, str], *, log: Path | None = None, wait_ready: bool = True
 ) -> AsyncIterator[Service]:
-    """Start ``fileflow COMMAND``, wait until ready; SIGTERM (then SIGKILL) at the end."""
+    """Start ``fileflow COMMAND``, wait until ready (unless ``wait_ready`` is False: a process
+    meant to die early may do so first); SIGTERM (then SIGKILL) at the end."""
     port = free_port()
     variable = "FILEFLOW_WATCHER_HTTP_PORT" if command == "watch" else "FILEFLOW_INGESTOR_HTTP_PORT"
     log_file = log.open("ab") if log is not None else None
@@ -90,7 +91,8 @@ async def service(
     )
     running = Service(process, port)
     try:
-        await wait_until(running.ready, bool, timeout_s=60, what=f"{command} ready")
+        if wait_ready:
+            await wait_until(running.ready, bool, timeout_s=60, what=f"{command} ready")
         yield running
     finally:
         if process.returncode is None and command == "ingest":
