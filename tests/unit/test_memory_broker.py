@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from fileflow_core.broker.memory import MemoryBroker, MemoryDelivery, Message
+from fileflow_core.broker.memory import MemoryBroker, MemoryConsumer, MemoryDelivery, Message
 from fileflow_core.broker.topology import ATTEMPT_HEADER, ERROR_HEADER, Topology
 from fileflow_core.errors import TransientError
 from fileflow_core.messages import FileEvent, Operation, decode_event, decode_message
@@ -213,18 +213,27 @@ async def test_publisher_packs_events_into_batches_one_priority_each() -> None:
     await consumer.close()
 
 
-async def test_batch_parts_settle_alone_and_the_message_with_the_last() -> None:
-    memory = broker()
+async def consume_split_batch(
+    memory: MemoryBroker, *, prefetch: int, then: list[str]
+) -> tuple[Collect, MemoryConsumer, list[Delivery]]:
+    """Publish the batch a, b, c (then one message per path in ``then``), consume, split it."""
     publisher = await memory.publisher(window=10, timeout_s=1, batch_events=3)
     await publisher.publish([event("a"), event("b"), event("c")])
-    await publisher.publish([event("next")])
+    for path in then:
+        await publisher.publish([event(path)])
     handler = Collect()
-    consumer = memory.consumer(prefetch=1)
+    consumer = memory.consumer(prefetch=prefetch)
     await consumer.start(handler)
     (batch,) = await handler.wait_for(1)
     entries = decode_message(batch.body)
     assert isinstance(entries, list)
-    first, second, third = batch.split([entry.body for entry in entries])
+    return handler, consumer, list(batch.split([entry.body for entry in entries]))
+
+
+async def test_batch_parts_settle_alone_and_the_message_with_the_last() -> None:
+    memory = broker()
+    handler, consumer, parts = await consume_split_batch(memory, prefetch=1, then=["next"])
+    first, second, third = parts
     assert decode_event(second.body).path == "b"
     await first.ack()
     assert await second.retry("disk busy")
@@ -244,15 +253,7 @@ async def test_batch_parts_settle_alone_and_the_message_with_the_last() -> None:
 
 async def test_closing_gives_back_only_the_unsettled_parts_of_a_batch() -> None:
     memory = broker()
-    publisher = await memory.publisher(window=10, timeout_s=1, batch_events=3)
-    await publisher.publish([event("a"), event("b"), event("c")])
-    handler = Collect()
-    consumer = memory.consumer(prefetch=10)
-    await consumer.start(handler)
-    (batch,) = await handler.wait_for(1)
-    entries = decode_message(batch.body)
-    assert isinstance(entries, list)
-    parts = batch.split([entry.body for entry in entries])
+    _, consumer, parts = await consume_split_batch(memory, prefetch=10, then=[])
     await parts[1].ack()
     await consumer.close()
     assert sorted(decode_event(m.body).path for _, _, m in memory.queue._heap) == ["a", "c"]

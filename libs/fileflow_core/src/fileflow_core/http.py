@@ -97,7 +97,7 @@ def ops_app(
         return _json(*await ops.readiness())
 
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return _metrics()
 
     app = Starlette(
         routes=[
@@ -119,7 +119,7 @@ def api_app(
 ) -> FastAPI:
     """The operational endpoints on a FastAPI app, for a service that serves an API (and its
     OpenAPI docs, which then list these endpoints too)."""
-    from fastapi import FastAPI, Response  # only the services with an API pay for FastAPI
+    from fastapi import FastAPI  # only the services with an API pay for FastAPI
 
     ops = OpsEndpoints(service, checks, optional, monitor or LoopLagMonitor())
     app = FastAPI(title=f"fileflow {service}", version="1")
@@ -137,10 +137,14 @@ def api_app(
 
     @app.get("/metrics", tags=["operations"])
     async def metrics() -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return _metrics()
 
     app.state.lag_monitor = ops.lag
     return app
+
+
+def _metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 def _json(status: int, body: dict[str, object]) -> Response:

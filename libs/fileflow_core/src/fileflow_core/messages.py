@@ -149,13 +149,18 @@ def decode_message(body: bytes) -> FileEvent | list[BatchEntry]:
     if not isinstance(data, dict):
         raise MessageDecodeError(f"message is JSON {type(data).__name__}, expected an object")
     version = data.get("schema_version")
-    if type(version) is int and version == SCHEMA_VERSION:
+    if _is_version(version, SCHEMA_VERSION):
         if len(body) > MAX_MESSAGE_BYTES:
             raise MessageDecodeError(f"message is {len(body)} bytes, over {MAX_MESSAGE_BYTES}")
         return _validated_event(body)
-    if type(version) is int and version == BATCH_SCHEMA_VERSION:
+    if _is_version(version, BATCH_SCHEMA_VERSION):
         return _decode_batch(body, data)
     raise MessageDecodeError(f"unsupported schema_version {version!r}, this reads 1 and 2")
+
+
+def _is_version(value: object, version: int) -> bool:
+    # An int, exactly: true and 1.0 compare equal to 1 but are not versions.
+    return type(value) is int and value == version
 
 
 def _validated_event(body: bytes) -> FileEvent:
@@ -192,10 +197,7 @@ def _batch_entry(entry: Any) -> BatchEntry:
         return BatchEntry(None, error, entry)
     body = orjson.dumps(entry)
     try:
-        if (
-            entry.get("schema_version") != SCHEMA_VERSION
-            or type(entry["schema_version"]) is not int
-        ):
+        if not _is_version(entry.get("schema_version"), SCHEMA_VERSION):
             raise MessageDecodeError(
                 f"unsupported schema_version {entry.get('schema_version')!r} in a batch entry, "
                 "expected 1"

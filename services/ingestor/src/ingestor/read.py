@@ -43,7 +43,7 @@ class FileDigest:
 
 
 Located = tuple[Path, FileDigest | os.stat_result]
-# Locates a file and reads it whole if it is small (off the event loop); see ``GroupedReads``.
+# Locates a file and reads it whole if it is small; see ``GroupedReads``.
 LocateAndRead = Callable[[Callable[[], Path]], Awaitable[Located]]
 # Small files ready together are located and read in one thread call: a thread hop (submit,
 # wake, hand the result back to the loop) costs more than reading a 4 KB file from the page
@@ -121,53 +121,22 @@ async def read_and_hash(
 
 def _locate_and_read_if_cached(locate: Callable[[], Path]) -> Located | None:
     """Like ``_locate_and_read_if_small``, but None when the bytes are not all in the page
-    cache (``RWF_NOWAIT``): reading them could block, so a thread does it."""
+    cache: reading them could block, so a thread does it."""
     path = locate()
-    before = os.lstat(path)
-    if not stat.S_ISREG(before.st_mode):
-        raise NotARegularFile(f"not a regular file (mode {stat.filemode(before.st_mode)})")
-    if before.st_size > WHOLE_FILE_BYTES:
-        return path, before
-    fd = _open_no_follow(str(path), os.O_RDONLY)
-    try:
-        opened = os.fstat(fd)
-        if opened.st_ino != before.st_ino or not stat.S_ISREG(opened.st_mode):
-            raise TransientError("file was replaced between check and open")
-        # One byte more than the size: a file that grew meanwhile reads longer (then: retry).
-        buffer = bytearray(opened.st_size + 1)
-        try:
-            total = os.preadv(fd, [buffer], 0, os.RWF_NOWAIT) if opened.st_size else 0
-        except (BlockingIOError, InterruptedError):
-            return None
-        except OSError as exc:
-            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
-                return None  # this filesystem cannot tell: a thread reads it
-            raise
-        after = os.fstat(fd)
-    finally:
-        os.close(fd)
-    if total < opened.st_size == after.st_size:
-        return None  # only part of it is cached
-    if total != after.st_size or after.st_mtime_ns != opened.st_mtime_ns:
-        raise TransientError("file changed while it was read; will retry once it settles")
-    data = bytes(buffer[:total])
-    return path, FileDigest(
-        hashlib.sha256(data).hexdigest(),
-        total,
-        after.st_mtime_ns,
-        after.st_ino,
-        data[:HEAD_BYTES],
-        data,
-    )
+    small = _read_if_small(path, only_cached=True)
+    return None if small is None else (path, small)
 
 
 def _locate_and_read_if_small(locate: Callable[[], Path]) -> Located:
     path = locate()
-    return path, _read_if_small(path)
+    small = _read_if_small(path)
+    assert small is not None  # only a read of cached bytes alone gives up
+    return path, small
 
 
-def _read_if_small(path: Path) -> FileDigest | os.stat_result:
-    """The digest of a small regular file, read whole; for a larger one, its lstat."""
+def _read_if_small(path: Path, *, only_cached: bool = False) -> FileDigest | os.stat_result | None:
+    """The digest of a small regular file, read whole; for a larger one, its lstat. With
+    ``only_cached``, None when its bytes are not all in the page cache."""
     before = os.lstat(path)
     if not stat.S_ISREG(before.st_mode):
         raise NotARegularFile(f"not a regular file (mode {stat.filemode(before.st_mode)})")
@@ -178,16 +147,12 @@ def _read_if_small(path: Path) -> FileDigest | os.stat_result:
         opened = os.fstat(fd)
         if opened.st_ino != before.st_ino or not stat.S_ISREG(opened.st_mode):
             raise TransientError("file was replaced between check and open")
-        blocks: list[bytes] = []
-        total = 0
-        # Reading one byte past the limit tells a file that grew meanwhile (then: retry).
-        while total <= WHOLE_FILE_BYTES and (block := os.read(fd, WHOLE_FILE_BYTES + 1 - total)):
-            blocks.append(block)
-            total += len(block)
+        data = _read_cached(fd, opened.st_size) if only_cached else _read_whole(fd)
+        if data is None:
+            return None
         after = os.fstat(fd)
     finally:
         os.close(fd)
-    data = b"".join(blocks)
     if len(data) != after.st_size or after.st_mtime_ns != opened.st_mtime_ns:
         raise TransientError("file changed while it was read; will retry once it settles")
     return FileDigest(
@@ -198,6 +163,34 @@ def _read_if_small(path: Path) -> FileDigest | os.stat_result:
         data[:HEAD_BYTES],
         data,
     )
+
+
+def _read_whole(fd: int) -> bytes:
+    blocks: list[bytes] = []
+    total = 0
+    # Reading one byte past the limit tells a file that grew meanwhile (then: retry).
+    while total <= WHOLE_FILE_BYTES and (block := os.read(fd, WHOLE_FILE_BYTES + 1 - total)):
+        blocks.append(block)
+        total += len(block)
+    return b"".join(blocks)
+
+
+def _read_cached(fd: int, size: int) -> bytes | None:
+    """The file's bytes if the page cache holds them all (``RWF_NOWAIT`` never waits for the
+    disk), else None. One byte more than ``size`` is asked for: a file that grew reads longer."""
+    if size == 0:
+        return b""
+    buffer = bytearray(size + 1)
+    try:
+        total = os.preadv(fd, [buffer], 0, os.RWF_NOWAIT)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            return None  # this filesystem cannot tell: a thread reads it
+        raise
+    # Short: partly cached, or the file shrank; a thread's read tells which.
+    return bytes(buffer[:total]) if total >= size else None
 
 
 async def _hash(path: Path, before: os.stat_result, chunk_bytes: int) -> FileDigest:
