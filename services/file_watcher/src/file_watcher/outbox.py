@@ -6,6 +6,7 @@ live changes are never stuck behind a large scan and deletions go first.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Hashable, Iterable
 from typing import Generic, NamedTuple, Protocol, TypeVar
@@ -80,9 +81,10 @@ class Outbox(Generic[Key, Value]):
     def take(self, limit: int) -> list[tuple[Key, Value]]:
         taken: list[tuple[Key, Value]] = []
         for lane in self._lanes:
-            while lane and len(taken) < limit:
-                key = next(iter(lane))
-                taken.append((key, lane.pop(key)))
+            # The keys first, in one pass: a dict keeps the slots of popped keys until it
+            # resizes, so looking for the first key again after each pop is quadratic.
+            keys = list(itertools.islice(lane, limit - len(taken)))
+            taken.extend((key, lane.pop(key)) for key in keys)
         return taken
 
     def put_back(self, items: Iterable[tuple[Key, Value]]) -> None:
