@@ -15,7 +15,7 @@ import uvloop
 
 from fileflow_core.broker.topology import Topology
 from fileflow_core.settings import BackendKind, RootConfig, Settings
-from fileflow_core.store.database import with_database
+from fileflow_core.store.urls import with_database
 from tests import pipeline
 from tests.support import AMQP_URL, PG_ADMIN_URL, REDIS_URL, require_server, unique_name
 

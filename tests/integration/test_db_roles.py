@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from fileflow_core.settings import Settings
-from fileflow_core.store.database import database_name
 from fileflow_core.store.migrate import migrate
+from fileflow_core.store.urls import database_name
 from tests import pipeline
 from tests.pipeline import Db
 from tests.support import PG_ADMIN_URL, unique_name, wait_until

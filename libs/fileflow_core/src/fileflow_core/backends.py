@@ -11,7 +11,7 @@ from fileflow_core.errors import FileflowError, TransientError
 from fileflow_core.http import ReadinessCheck
 from fileflow_core.ports import Broker, Cache, DocumentStore
 from fileflow_core.settings import BackendKind, Settings
-from fileflow_core.store.database import describe
+from fileflow_core.store.urls import describe
 
 # The adapters are imported where they are opened: each process loads only the client
 # libraries it uses (the watcher needs no database driver), which keeps its memory small.

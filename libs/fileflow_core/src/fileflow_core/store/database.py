@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from fileflow_core.errors import TransientError
+from fileflow_core.store.urls import database_name, describe, with_database
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -19,20 +19,6 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.AdminShutdownError,
 )
-
-
-def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/") or "postgres"
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def describe(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}/{database_name(url)}"
 
 
 async def connect_creating(url: str, timeout_s: float = 10.0) -> asyncpg.Connection:

@@ -11,7 +11,8 @@ import orjson
 
 from fileflow_core.errors import ContentMissingError, TransientError, WriteRejectedError
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
-from fileflow_core.store.database import CONNECTION_ERRORS, describe
+from fileflow_core.store.database import CONNECTION_ERRORS
+from fileflow_core.store.urls import describe
 
 T = TypeVar("T")
 Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
