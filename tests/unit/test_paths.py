@@ -39,6 +39,19 @@ def test_relative_to_root(tmp_path: Path) -> None:
     assert relative_to_root(tmp_path, tmp_path / "x") == "x"
 
 
+@pytest.mark.parametrize(
+    "tail", ["a/b.txt", "x", "a//b", "a/./b", "a/", "", "/", "a/../b", ".hidden", "é/ü.txt"]
+)
+def test_relative_to_root_of_text_agrees_with_paths(tmp_path: Path, tail: str) -> None:
+    text = f"{tmp_path}/{tail}"
+    assert relative_to_root(tmp_path, text) == relative_to_root(tmp_path, Path(text))
+
+
+def test_relative_to_root_of_text_outside(tmp_path: Path) -> None:
+    assert relative_to_root(tmp_path / "root", f"{tmp_path}/rootless/x") is None
+    assert relative_to_root(tmp_path / "root", f"{tmp_path}/root") is None
+
+
 def test_relative_to_root_outside_or_root_itself(tmp_path: Path) -> None:
     root = tmp_path / "root"
     assert relative_to_root(root, tmp_path / "other" / "x") is None

@@ -20,8 +20,17 @@ def validate_relative_path(value: str) -> str:
     return value
 
 
-def relative_to_root(root: Path, absolute: Path) -> str | None:
+def relative_to_root(root: Path, absolute: Path | str) -> str | None:
     """The event path of ``absolute`` inside ``root``, or None when it lies outside."""
+    if isinstance(absolute, str):
+        # The watch reports clean absolute paths: cut the root off as text (pathlib's parsing
+        # cost more than the rest of a notification's handling); anything else goes the long way.
+        prefix = str(root).rstrip("/") + "/"
+        if absolute.startswith(prefix):
+            rest = absolute[len(prefix) :]
+            if rest and not any(part in ("", ".", "..") for part in rest.split("/")):
+                return rest
+        absolute = Path(absolute)
     try:
         rel = PurePosixPath(absolute.relative_to(root).as_posix())
     except ValueError:

@@ -34,6 +34,10 @@ class WatchedRoot:
     def id(self) -> str:
         return self.config.id
 
+    def absolute(self, relative: str) -> str:
+        """``relative`` under the root, as text (a path join per notification adds up)."""
+        return f"{self.path}/{relative}"
+
     def known_under(self, folder: str) -> list[str]:
         prefix = folder + "/"
         return [path for path in self.known if path.startswith(prefix)]

@@ -9,13 +9,15 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import watchfiles
 
+from file_watcher.bursts import BurstWatch
 from file_watcher.memory import LARGE_BACKLOG, release_free_memory
 from file_watcher.outbox import Change, Outbox
 from file_watcher.roots import WatchedRoot, open_root
@@ -37,10 +39,11 @@ PublisherFactory = Callable[[], Awaitable[EventPublisher]]
 # (size, mtime_ns, inode) per path of one root, as the document store holds them.
 Baseline = Callable[[str], Awaitable[dict[str, tuple[int, int, int]]]]
 MAX_PUBLISH_BACKOFF_S = 30.0
+# A catch-up compares this many files a thread call, and waits until no more than
+# PACED_BACKLOG changes are pending before the next slice (see ``Watcher.catch_up``).
+SCAN_SLICE_FILES = 5_000
+PACED_BACKLOG = 1_000
 FOLDER_RECHECK_S = 1.0
-OVERFLOW_HINT_EVENTS = 4096
-BURST_WINDOW_S = 2.0
-BURST_RESCAN_S = 2.0
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -65,7 +68,7 @@ def raise_if_watch_limit(exc: OSError, root: WatchedRoot) -> None:
         ) from exc
 
 
-def _real_path(folder: Path, memo: dict[Path, str] | None) -> str:
+def _real_path(folder: str, memo: dict[str, str] | None) -> str:
     if memo is None:
         return os.path.realpath(folder)
     real = memo.get(folder)
@@ -89,10 +92,13 @@ class Watcher:
         self._wakeup = asyncio.Event()
         self._watch_stop = asyncio.Event()
         self._drained = asyncio.Event()
+        self._room = asyncio.Event()  # set whenever the publish loop has sent a batch
+        self._publishing = True  # False while publishing fails
         self._vanished: set[str] = set()
         self._sending: dict[Key, Change] = {}
         self._scheduled: set[tuple[str, str, str]] = set()
-        self._bursts: dict[str, tuple[float, int]] = {}
+        self._bursts = {root.id: BurstWatch() for root in roots}
+        self._burst_rescans: dict[str, asyncio.TimerHandle] = {}
         self._background: set[asyncio.Task[object]] = set()
         self._largest_backlog = 0
         self.published = 0
@@ -105,21 +111,24 @@ class Watcher:
         root: WatchedRoot,
         relative: str,
         now: float,
-        real_folders: dict[Path, str] | None = None,
+        real_folders: dict[str, str] | None = None,
     ) -> None:
         """Note what is at ``relative`` now; folders are expanded, other kinds count as gone.
 
         ``real_folders`` memoises folders' real paths over one batch of notifications (a burst
         names the same few folders thousands of times; each realpath is a walk of lstats)."""
-        absolute = root.path / relative
-        if "/" in relative and _real_path(absolute.parent, real_folders) != str(absolute.parent):
+        absolute = root.absolute(relative)
+        folder = absolute.rpartition("/")[0]
+        if "/" in relative and _real_path(folder, real_folders) != folder:
             # Reached through a symlinked folder (the OS watcher follows them): not ours.
             metrics.EVENTS_FILTERED.labels(root=root.id).inc()
             return
         try:
             info = os.lstat(absolute)
         except OSError:
-            for gone in [relative, *root.known_under(relative)]:
+            # A path known as a file was no folder: no need to look through every known path.
+            under = [] if relative in root.known else root.known_under(relative)
+            for gone in [relative, *under]:
                 self._settler.note((root.id, gone), None, now)
             return
         if stat.S_ISDIR(info.st_mode):
@@ -178,14 +187,22 @@ class Watcher:
         metrics.BACKLOG.set(len(self._outbox))
         self._wakeup.set()
 
-    def _burst_may_overflow(self, root_id: str, events: int, now: float) -> bool:
-        """True once a root saw ``OVERFLOW_HINT_EVENTS`` events within ``BURST_WINDOW_S``."""
-        started, seen = self._bursts.get(root_id, (now, 0))
-        if now - started > BURST_WINDOW_S:
-            started, seen = now, 0
-        seen += events
-        self._bursts[root_id] = (started, seen)
-        return seen >= OVERFLOW_HINT_EVENTS
+    def _rescan_after_burst(self, root: WatchedRoot, now: float) -> None:
+        """(Re)schedule the catch-up scan that finds what an overflow may have dropped."""
+        pending = self._burst_rescans.pop(root.id, None)
+        if pending is not None:
+            pending.cancel()
+        bursts = self._bursts[root.id]
+
+        def run() -> None:
+            self._burst_rescans.pop(root.id, None)
+            bursts.rescan_started()
+            if not self._watch_stop.is_set():
+                self._spawn(self.catch_up(root))
+
+        self._burst_rescans[root.id] = asyncio.get_running_loop().call_later(
+            bursts.rescan_delay(now), run
+        )
 
     def _later(
         self, delay_s: float, key: tuple[str, str, str], action: Callable[[], object]
@@ -220,7 +237,13 @@ class Watcher:
     # --- catch-up -----------------------------------------------------------------------------
 
     async def catch_up(self, root: WatchedRoot) -> int:
-        """Compare the disk with what was published; queue only the differences."""
+        """Compare the disk with what was published; queue only the differences.
+
+        The tree is compared a slice at a time, and each slice waits until the publish loop
+        has sent most of the last one (while publishing works): a first scan of 100,000 files
+        never holds them all pending, whose small objects would otherwise stay scattered among
+        the ones kept for good, so that the heap would keep its peak size. Never await this
+        from the publish loop, which it waits for."""
         if not root.is_present():
             self._report_vanished(root)
             return 0
@@ -230,39 +253,78 @@ class Watcher:
             log.info("root folder is back; catching up", extra={"root": root.id})
         root.refresh_source()
         started = time.perf_counter()
-        differences = await asyncio.to_thread(self._differences, root)
-        for relative, signature in differences:
-            self._decide((root.id, relative), signature, live=False)
+        scanning_s = 0.0
+        differences = 0
+        slices = self._differences(root)
+        while True:
+            slice_started = time.perf_counter()
+            changes = await asyncio.to_thread(next, slices, None)
+            if changes is None:
+                break
+            for relative, signature in changes:
+                key = (root.id, relative)
+                if key not in self._settler:  # a notified change still settling is decided then
+                    self._decide(key, signature, live=False)
+            differences += len(changes)
+            scanning_s += time.perf_counter() - slice_started
+            del changes
+            await self._room_in_backlog()
+            if self._watch_stop.is_set():
+                break  # stopping: the next start's catch-up finds the rest
         if len(root.known) >= LARGE_BACKLOG:
             release_free_memory()  # what the scan of a large tree allocated
-        elapsed = time.perf_counter() - started
-        metrics.SCAN_DURATION.labels(root=root.id).observe(elapsed)
+        metrics.SCAN_DURATION.labels(root=root.id).observe(scanning_s)
         log.info(
             "catch-up scan done",
             extra={
                 "root": root.id,
                 "files": len(root.known),
-                "differences": len(differences),
-                "seconds": round(elapsed, 3),
+                "differences": differences,
+                "scan_s": round(scanning_s, 3),
+                "seconds": round(time.perf_counter() - started, 3),
             },
         )
         self.scans_done += 1
-        return len(differences)
+        return differences
+
+    async def _room_in_backlog(self) -> None:
+        """Wait until at most ``PACED_BACKLOG`` changes are pending, unless publishing fails
+        (then the backlog is held, as it must be) or the watcher stops."""
+        while (
+            len(self._outbox) > PACED_BACKLOG and self._publishing and not self._watch_stop.is_set()
+        ):
+            self._room.clear()
+            await self._room.wait()
 
     @staticmethod
-    def _differences(root: WatchedRoot) -> list[tuple[str, Signature | None]]:
+    def _differences(root: WatchedRoot) -> Iterator[list[tuple[str, Signature | None]]]:
+        """The differences between the disk and what was published, a slice of the tree at a
+        time (each ``next`` runs in a thread)."""
         changes: list[tuple[str, Signature | None]] = []
         # What is left of the known paths once the disk's are struck off is what was deleted
         # (a set of the known strings, not a second copy of 100,000 paths from the scan).
         not_seen = set(root.known)
+        scanned = 0
         for relative, signature in scan_tree(
             root.path, root.filter, recursive=root.config.recursive
         ):
             not_seen.discard(relative)
             if not root.known.matches(relative, signature):
                 changes.append((relative, signature))
-        changes.extend((relative, None) for relative in not_seen)
-        return changes
+            scanned += 1
+            if scanned == SCAN_SLICE_FILES:
+                yield changes
+                changes, scanned = [], 0
+        deleted = list(not_seen)
+        del not_seen
+        for start in range(0, len(deleted), SCAN_SLICE_FILES):
+            changes.extend(
+                (relative, None) for relative in deleted[start : start + SCAN_SLICE_FILES]
+            )
+            yield changes
+            changes = []
+        if changes:
+            yield changes
 
     # --- live watch ---------------------------------------------------------------------------
 
@@ -304,17 +366,13 @@ class Watcher:
         ):
             now = time.monotonic()
             metrics.EVENTS_SEEN.labels(root=root.id).inc(len(changes))
-            if self._burst_may_overflow(root.id, len(changes), now):
+            if self._bursts[root.id].saw(len(changes), now):
                 # Bursts this large can overflow the OS event queue, which the watch library
                 # does not report: a catch-up scan after the burst finds what was dropped.
-                self._later(
-                    BURST_RESCAN_S,
-                    ("catch-up", root.id, ""),
-                    lambda: self._spawn(self.catch_up(root)),
-                )
-            real_folders: dict[Path, str] = {}
+                self._rescan_after_burst(root, now)
+            real_folders: dict[str, str] = {}
             for _change, raw_path in changes:
-                relative = relative_to_root(root.path, Path(raw_path))
+                relative = relative_to_root(root.path, raw_path)
                 if relative is None:
                     continue
                 if (root.id, relative) in self._settler:
@@ -365,7 +423,7 @@ class Watcher:
 
     def _current_signature(self, key: Key) -> Signature | None:
         try:
-            info = os.lstat(self._roots[key[0]].path / key[1])
+            info = os.lstat(self._roots[key[0]].absolute(key[1]))
         except OSError:
             return None
         return signature_of(info) if stat.S_ISREG(info.st_mode) else None
@@ -409,6 +467,8 @@ class Watcher:
             except FileflowError as exc:
                 self._sending = {}
                 failures += 1
+                self._publishing = False
+                self._room.set()  # a paced catch-up holds its backlog instead of waiting
                 self._outbox.put_back(batch)
                 for key, _ in batch:
                     metrics.PUBLISH_ERRORS.labels(root=key[0]).inc()
@@ -421,11 +481,14 @@ class Watcher:
                 continue
             await self._confirmed(batch)
             self._sending = {}
+            self._publishing = True
+            self._room.set()
+            # Catch-ups run beside this loop: they wait for it to publish as they go.
             if failures:
                 failures = 0
                 log.info("publishing again; catching up on every root")
                 for root in self._roots.values():
-                    await self.catch_up(root)
+                    self._spawn(self.catch_up(root))
             if self._outbox.overflowed:
                 self._outbox.overflowed = False
                 metrics.BACKLOG_DROPPED.inc()
@@ -434,7 +497,7 @@ class Watcher:
                     extra={"max_backlog": self._settings.max_backlog},
                 )
                 for root in self._roots.values():
-                    await self.catch_up(root)
+                    self._spawn(self.catch_up(root))
 
     def _message(self, key: Key, change: Change) -> FileEvent:
         """The event for a pending change, built only now that it is sent."""
@@ -452,6 +515,7 @@ class Watcher:
 
     async def _confirmed(self, batch: list[tuple[Key, Change]]) -> None:
         by_root: dict[str, tuple[list[tuple[str, Signature]], list[str]]] = {}
+        published: Counter[tuple[str, str]] = Counter()
         for (root_id, relative), event in batch:
             root = self._roots[root_id]
             present, deleted = by_root.setdefault(root_id, ([], []))
@@ -462,7 +526,9 @@ class Watcher:
                 signature = Signature(event.size or 0, event.mtime_ns or 0, event.inode or 0)
                 root.known[relative] = signature
                 present.append((relative, signature))
-            metrics.EVENTS_PUBLISHED.labels(root=root_id, op=event.op.value).inc()
+            published[root_id, event.op.value] += 1
+        for (root_id, op), count in published.items():
+            metrics.EVENTS_PUBLISHED.labels(root=root_id, op=op).inc(count)
         self.published += len(batch)
         metrics.BACKLOG.set(len(self._outbox))
         for root_id, (present, deleted) in by_root.items():
@@ -482,6 +548,7 @@ class Watcher:
 
     def stop_watching(self) -> None:
         self._watch_stop.set()
+        self._room.set()
         for task in self._background:
             task.cancel()
 
@@ -529,12 +596,23 @@ async def run_watcher(
         )
         log.info("watcher serving HTTP", extra={"http": f"{settings.http_host}:{port}"})
         await watcher.connect()
-        for root in roots:
-            await watcher.catch_up(root)
-        if started is not None:
-            started.set()
+
+        async def catch_up_every_root() -> None:
+            for root in roots:
+                await watcher.catch_up(root)
+            if started is not None:
+                started.set()
+
+        # A task, not awaited here: a catch-up waits for publishing, and a stop must be heard
+        # meanwhile (the broker may be down for a long time).
+        catching_up = asyncio.create_task(catch_up_every_root(), name="catch-up")
+        tasks.append(catching_up)
         stop_wait = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        running = {stop_wait, *tasks}
+        while True:
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            if done != {catching_up} or catching_up.exception() is not None:
+                break  # stopped, or a task failed (every other task runs for good)
         stop_wait.cancel()
         for task in done:
             if task is not stop_wait and task.exception() is not None:
