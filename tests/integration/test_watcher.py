@@ -12,6 +12,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 
+from file_watcher.service import PACED_BACKLOG, SCAN_SLICE_FILES
 from fileflow_core.messages import FileEvent, Operation, decode_message
 from fileflow_core.settings import RootConfig, Settings
 from tests import pipeline
@@ -81,6 +82,24 @@ async def test_ten_thousand_new_files_give_exactly_one_upsert_each(
     assert len(events) == 10_000, f"{len(events)} messages"
     assert max(paths.values()) == 1
     assert {event.op for event in events} == {Operation.UPSERT}
+
+
+async def test_a_large_first_scan_is_published_a_slice_at_a_time(
+    settings: Settings, root_dir: Path
+) -> None:
+    files = SCAN_SLICE_FILES * 3
+    for folder in range(10):
+        (root_dir / f"d{folder}").mkdir()
+    for i in range(files):
+        (root_dir / f"d{i % 10}" / f"f{i}.txt").write_bytes(b"x%d" % i)
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings)) as running:
+        events = await published.settle(quiet_s=1.0, timeout_s=120)
+        watcher = await running.halt()
+    assert len(events) == files
+    assert len({event.path for event in events}) == files
+    # Never the whole tree pending at once: at most one slice on top of the paced backlog.
+    assert 0 < watcher.peak_backlog <= PACED_BACKLOG + SCAN_SLICE_FILES
 
 
 async def test_a_file_written_in_twenty_steps_gives_one_message_after_the_last_write(

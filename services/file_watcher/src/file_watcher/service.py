@@ -103,6 +103,7 @@ class Watcher:
         self._largest_backlog = 0
         self.published = 0
         self.scans_done = 0
+        self.peak_backlog = 0
 
     # --- intake -----------------------------------------------------------------------------
 
@@ -440,6 +441,7 @@ class Watcher:
                 "broker unreachable at start; watching anyway and publishing later",
                 extra={"reason": str(exc)},
             )
+            self._publishing = False
             return False
         return True
 
@@ -454,6 +456,7 @@ class Watcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             self._largest_backlog = max(self._largest_backlog, len(self._outbox))
+            self.peak_backlog = max(self.peak_backlog, self._largest_backlog)
             batch = self._outbox.take(self._settings.publish_window)
             if not batch:
                 continue
