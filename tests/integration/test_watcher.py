@@ -12,6 +12,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 
+from file_watcher import service
 from file_watcher.service import PACED_BACKLOG, SCAN_SLICE_FILES
 from fileflow_core.messages import FileEvent, Operation, decode_message
 from fileflow_core.settings import RootConfig, Settings
@@ -100,6 +101,42 @@ async def test_a_large_first_scan_is_published_a_slice_at_a_time(
     assert len({event.path for event in events}) == files
     # Never the whole tree pending at once: at most one slice on top of the paced backlog.
     assert 0 < watcher.peak_backlog <= PACED_BACKLOG + SCAN_SLICE_FILES
+
+
+async def test_a_burst_past_the_pending_limit_is_caught_up_by_a_scan_exactly_once(
+    settings: Settings, root_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "LIVE_PENDING_LIMIT", 300)
+    files = 3_000
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings)) as running:
+        for folder in range(10):
+            (root_dir / f"d{folder}").mkdir()
+        for i in range(files):
+            (root_dir / f"d{i % 10}" / f"f{i}.txt").write_bytes(b"x%d" % i)
+        events = await published.settle(quiet_s=4.0, timeout_s=120)
+        watcher = await running.halt()
+    assert len(events) == files
+    assert len({event.path for event in events}) == files
+    assert watcher.scans_done >= 2  # the start's, and the one after the burst
+    # Never more than the limit held path by path, plus what one notification batch added.
+    assert watcher.peak_backlog < files
+
+
+async def test_a_catch_up_lets_a_file_still_being_written_settle_first(
+    settings: Settings, root_dir: Path
+) -> None:
+    growing = root_dir / "growing.log"
+    growing.write_bytes(b"first part\n")  # the start's catch-up sees it within its settle period
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings, settle_s=3.0)):
+        early = list(await published.drain())
+        with growing.open("ab") as handle:
+            handle.write(b"second part\n")
+        events = await published.settle(quiet_s=4.0)
+    assert early == []
+    assert len(events) == 1
+    assert events[0].size == growing.stat().st_size
 
 
 async def test_a_file_written_in_twenty_steps_gives_one_message_after_the_last_write(

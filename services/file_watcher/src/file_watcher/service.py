@@ -43,6 +43,9 @@ MAX_PUBLISH_BACKOFF_S = 30.0
 # PACED_BACKLOG changes are pending before the next slice (see ``Watcher.catch_up``).
 SCAN_SLICE_FILES = 5_000
 PACED_BACKLOG = 1_000
+# Past this many changes pending (settling or waiting to be published), the rest of a burst is
+# left to the catch-up scan after it (see ``Watcher._watch_once``).
+LIVE_PENDING_LIMIT = 10_000
 FOLDER_RECHECK_S = 1.0
 
 
@@ -205,6 +208,15 @@ class Watcher:
             bursts.rescan_delay(now), run
         )
 
+    def _leave_to_rescan(self, root: WatchedRoot, now: float, notifications: int) -> None:
+        if root.id not in self._burst_rescans:
+            log.info(
+                "many changes pending: the rest of this burst is left to a catch-up scan after it",
+                extra={"root": root.id, "pending": len(self._settler) + len(self._outbox)},
+            )
+        metrics.EVENTS_COALESCED.labels(root=root.id).inc(notifications)
+        self._rescan_after_burst(root, now)
+
     def _later(
         self, delay_s: float, key: tuple[str, str, str], action: Callable[[], object]
     ) -> None:
@@ -256,15 +268,21 @@ class Watcher:
         started = time.perf_counter()
         scanning_s = 0.0
         differences = 0
+        settle_s = self._settings.settle_s
         slices = self._differences(root)
         while True:
             slice_started = time.perf_counter()
             changes = await asyncio.to_thread(next, slices, None)
             if changes is None:
                 break
+            wall_now, now = time.time(), time.monotonic()
             for relative, signature in changes:
                 key = (root.id, relative)
-                if key not in self._settler:  # a notified change still settling is decided then
+                if key in self._settler:
+                    continue  # a notified change still settling is decided then
+                if signature is not None and wall_now - signature.mtime_ns / 1e9 < settle_s:
+                    self._note(key, signature, now)  # still being written, maybe: settle it
+                else:
                     self._decide(key, signature, live=False)
             differences += len(changes)
             scanning_s += time.perf_counter() - slice_started
@@ -371,6 +389,13 @@ class Watcher:
                 # Bursts this large can overflow the OS event queue, which the watch library
                 # does not report: a catch-up scan after the burst finds what was dropped.
                 self._rescan_after_burst(root, now)
+            if len(self._settler) + len(self._outbox) >= LIVE_PENDING_LIMIT:
+                # A burst this large (a library copied in) is caught up by the paced scan after
+                # it, not held path by path: pending changes cost ~500 bytes each in small
+                # objects, which stay scattered among the known paths once sent, so the heap
+                # would keep its peak size for as long as the watcher runs.
+                self._leave_to_rescan(root, now, len(changes))
+                continue
             real_folders: dict[str, str] = {}
             for _change, raw_path in changes:
                 relative = relative_to_root(root.path, raw_path)
