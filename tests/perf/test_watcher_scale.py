@@ -96,3 +96,43 @@ def test_restart_over_unchanged_library(benchmark: Any, settings: Settings, root
     assert figures["first_start_events_published"] == LIBRARY_FILES
     # Up to FILEFLOW_PUBLISH_BATCH_EVENTS (20) events a message.
     assert LIBRARY_FILES / 20 <= figures["queue_messages_after_first_start"] <= LIBRARY_FILES
+
+
+async def live_burst(settings: Settings, root: Path) -> dict[str, Any]:
+    """100,000 files copied into a watched, empty root: the watcher's memory once published."""
+    async with service("watch", service_env(settings, root)) as watcher:
+        idle = watcher.stats()
+        started = time.perf_counter()
+        await asyncio.to_thread(make_library, root, LIBRARY_FILES)
+        copied_s = time.perf_counter() - started
+        metrics = await wait_until(
+            watcher.metrics,
+            lambda m: published(m) >= LIBRARY_FILES,
+            timeout_s=600,
+            interval_s=1,
+            what="every file published",
+        )
+        published_s = time.perf_counter() - started
+        await asyncio.sleep(WATCHING_PAUSE_S)
+        watching = watcher.stats()
+        metrics = await watcher.metrics()
+    return {
+        "library_files": LIBRARY_FILES,
+        "copy_s": round(copied_s, 1),
+        "all_published_s": round(published_s, 1),
+        "events_published": published(metrics),
+        "catch_up_scans": scans(metrics),
+        "watcher_rss_mb_idle": round(idle.rss_mb, 1),
+        "watcher_rss_mb_watching": round(watching.rss_mb, 1),
+        "watcher_peak_rss_mb": round(watching.peak_rss_mb, 1),
+    }
+
+
+def test_memory_after_a_library_copied_in_live(
+    benchmark: Any, settings: Settings, root_dir: Path
+) -> None:
+    figures = benchmark.pedantic(
+        lambda: uvloop.run(live_burst(settings, root_dir)), rounds=1, iterations=1
+    )
+    report(benchmark, f"watcher while {LIBRARY_FILES} files are copied in", figures)
+    assert figures["events_published"] == LIBRARY_FILES

@@ -102,6 +102,8 @@ class Watcher:
         self._scheduled: set[tuple[str, str, str]] = set()
         self._bursts = {root.id: BurstWatch() for root in roots}
         self._burst_rescans: dict[str, asyncio.TimerHandle] = {}
+        # Roots whose notifications are left to the rescan after the burst (until it starts).
+        self._left_to_rescan: set[str] = set()
         self._background: set[asyncio.Task[object]] = set()
         self._largest_backlog = 0
         self.published = 0
@@ -200,6 +202,7 @@ class Watcher:
 
         def run() -> None:
             self._burst_rescans.pop(root.id, None)
+            self._left_to_rescan.discard(root.id)
             bursts.rescan_started()
             if not self._watch_stop.is_set():
                 self._spawn(self.catch_up(root))
@@ -209,7 +212,8 @@ class Watcher:
         )
 
     def _leave_to_rescan(self, root: WatchedRoot, now: float, notifications: int) -> None:
-        if root.id not in self._burst_rescans:
+        if root.id not in self._left_to_rescan:
+            self._left_to_rescan.add(root.id)
             log.info(
                 "many changes pending: the rest of this burst is left to a catch-up scan after it",
                 extra={"root": root.id, "pending": len(self._settler) + len(self._outbox)},
@@ -389,7 +393,10 @@ class Watcher:
                 # Bursts this large can overflow the OS event queue, which the watch library
                 # does not report: a catch-up scan after the burst finds what was dropped.
                 self._rescan_after_burst(root, now)
-            if len(self._settler) + len(self._outbox) >= LIVE_PENDING_LIMIT:
+            if (
+                root.id in self._left_to_rescan
+                or len(self._settler) + len(self._outbox) >= LIVE_PENDING_LIMIT
+            ):
                 # A burst this large (a library copied in) is caught up by the paced scan after
                 # it, not held path by path: pending changes cost ~500 bytes each in small
                 # objects, which stay scattered among the known paths once sent, so the heap
