@@ -13,7 +13,7 @@ import uvloop
 from fileflow_core.settings import Settings
 from tests.integration.test_ingestor_faults import queue_depth
 from tests.perf.figures import report
-from tests.services import service, service_env
+from tests.services import Service, service, service_env
 from tests.support import wait_until
 
 LIBRARY_FILES = int(os.environ.get("FILEFLOW_PERF_LIBRARY_FILES", "100000"))
@@ -39,17 +39,21 @@ def scans(metrics: dict[str, float]) -> float:
     )
 
 
+async def every_file_published(watcher: Service) -> dict[str, float]:
+    return await wait_until(
+        watcher.metrics,
+        lambda m: published(m) >= LIBRARY_FILES,
+        timeout_s=600,
+        interval_s=1,
+        what=f"all {LIBRARY_FILES} files published",
+    )
+
+
 async def restart_over_unchanged_library(settings: Settings, root: Path) -> dict[str, Any]:
     env = service_env(settings, root)
     first_started = time.perf_counter()
     async with service("watch", env) as watcher:
-        first = await wait_until(
-            watcher.metrics,
-            lambda m: published(m) >= LIBRARY_FILES,
-            timeout_s=600,
-            interval_s=1,
-            what="the first scan published",
-        )
+        first = await every_file_published(watcher)
         first_seconds = time.perf_counter() - first_started
         publishing_done_rss = watcher.stats()
         # Then watching: the backlog's memory is handed back once the publish loop idles.
@@ -105,13 +109,7 @@ async def live_burst(settings: Settings, root: Path) -> dict[str, Any]:
         started = time.perf_counter()
         await asyncio.to_thread(make_library, root, LIBRARY_FILES)
         copied_s = time.perf_counter() - started
-        metrics = await wait_until(
-            watcher.metrics,
-            lambda m: published(m) >= LIBRARY_FILES,
-            timeout_s=600,
-            interval_s=1,
-            what="every file published",
-        )
+        await every_file_published(watcher)
         published_s = time.perf_counter() - started
         await asyncio.sleep(WATCHING_PAUSE_S)
         watching = watcher.stats()
