@@ -108,12 +108,17 @@ async def test_a_burst_past_the_pending_limit_is_caught_up_by_a_scan_exactly_onc
 ) -> None:
     monkeypatch.setattr(service, "LIVE_PENDING_LIMIT", 300)
     files = 3_000
-    published = Published(settings.queue_name)
-    async with pipeline.watcher(quick(settings)) as running:
+
+    def write() -> None:
         for folder in range(10):
             (root_dir / f"d{folder}").mkdir()
         for i in range(files):
             (root_dir / f"d{i % 10}" / f"f{i}.txt").write_bytes(b"x%d" % i)
+
+    published = Published(settings.queue_name)
+    # A settle period longer than the writing: the files pile up pending, past the limit.
+    async with pipeline.watcher(quick(settings, settle_s=2.0)) as running:
+        await asyncio.to_thread(write)
         events = await published.settle(quiet_s=4.0, timeout_s=120)
         watcher = await running.halt()
     assert len(events) == files
@@ -137,6 +142,19 @@ async def test_a_catch_up_lets_a_file_still_being_written_settle_first(
     assert early == []
     assert len(events) == 1
     assert events[0].size == growing.stat().st_size
+
+
+async def test_a_file_moved_in_whole_is_published_without_waiting_to_settle(
+    settings: Settings, root_dir: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "staging.txt"
+    outside.write_bytes(b"delivered atomically")
+    os.utime(outside, (time.time() - 60, time.time() - 60))
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings, settle_s=30.0)):
+        os.rename(outside, root_dir / "delivered.txt")
+        events = await published.settle(quiet_s=1.0, timeout_s=10)
+    assert [(event.path, event.size) for event in events] == [("delivered.txt", 20)]
 
 
 async def test_a_file_written_in_twenty_steps_gives_one_message_after_the_last_write(

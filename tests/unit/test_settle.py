@@ -74,3 +74,12 @@ def test_a_known_quiet_period_counts_towards_settling() -> None:
     # A claim from the future is no reason to wait longer than usual.
     settler.note("b", 1, now=20.0, unchanged_since=25.0)
     assert settler.due(21.0) == [("b", 1)]
+
+
+def test_forget_drops_what_is_pending() -> None:
+    settler: Settler[str, int] = Settler(1.0)
+    settler.note("a", 1, now=0.0)
+    settler.forget("a")
+    settler.forget("never noted")
+    assert "a" not in settler
+    assert settler.due(now=5.0) == []

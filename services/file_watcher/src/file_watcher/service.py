@@ -434,8 +434,13 @@ class Watcher:
     def _note(self, key: Key, signature: Signature, now: float) -> None:
         """Note a file seen now. Its mtime says how long its bytes have been unchanged: a
         file the notification reached late (batched by the OS watch) is not kept waiting a
-        second full settle period."""
+        second full settle period, and one unchanged for the whole period already (moved in
+        whole, as programs that deliver files atomically do) is decided at once."""
         age_s = time.time() - signature.mtime_ns / 1e9
+        if age_s >= self._settings.settle_s:
+            self._settler.forget(key)
+            self._decide(key, signature)
+            return
         self._settler.note(key, signature, now, unchanged_since=now - max(0.0, age_s))
 
     async def settle_loop(self) -> None:

@@ -42,6 +42,10 @@ class Settler(Generic[K, S]):
         ready = [k for k, p in self._pending.items() if now - p.stable_since >= self.settle_s]
         return [(key, self._pending.pop(key).seen) for key in ready]
 
+    def forget(self, key: K) -> None:
+        """Drop what is pending for ``key`` (its newer observation was decided elsewhere)."""
+        self._pending.pop(key, None)
+
     def pending_keys(self) -> list[K]:
         return list(self._pending)
 
