@@ -27,3 +27,12 @@ def test_a_burst_that_never_ends_is_rescanned_at_the_longest_wait() -> None:
     assert bursts.rescan_delay(now=135.0) == 0.0
     bursts.rescan_started()
     assert bursts.rescan_delay(now=136.0) == 2.0  # the next wait counts from the next burst
+
+
+def test_the_window_counts_a_burst_s_rate() -> None:
+    bursts = BurstWatch(window_s=2.0)
+    bursts.saw(100, now=0.0)
+    bursts.saw(100, now=1.5)
+    assert bursts.window_events == 200
+    bursts.saw(50, now=2.5)  # a new window
+    assert bursts.window_events == 50

@@ -36,6 +36,11 @@ class BurstWatch:
         self._seen += events
         return self._seen >= self.hint_events
 
+    @property
+    def window_events(self) -> int:
+        """Events counted in the current window (``window_s``): the burst's rate."""
+        return self._seen
+
     def rescan_delay(self, now: float) -> float:
         """After a burst seen at ``now``: how long until the rescan (re-asked after each
         burst, so the rescan trails the last one)."""

@@ -43,9 +43,11 @@ MAX_PUBLISH_BACKOFF_S = 30.0
 # PACED_BACKLOG changes are pending before the next slice (see ``Watcher.catch_up``).
 SCAN_SLICE_FILES = 5_000
 PACED_BACKLOG = 1_000
-# Past this many changes pending (settling or waiting to be published), the rest of a burst is
-# left to the catch-up scan after it (see ``Watcher._watch_once``).
-LIVE_PENDING_LIMIT = 10_000
+# Past this many notifications within a burst window (2 s), the rest of the burst is left to the
+# catch-up scan after it (see ``Watcher._watch_once``). A file written in place is two (created,
+# modified), one moved in is one: a burst of 10,000 files, or a steady stream of a few thousand
+# a second, stays live.
+LIVE_BURST_EVENTS = 25_000
 FOLDER_RECHECK_S = 1.0
 
 
@@ -215,8 +217,8 @@ class Watcher:
         if root.id not in self._left_to_rescan:
             self._left_to_rescan.add(root.id)
             log.info(
-                "many changes pending: the rest of this burst is left to a catch-up scan after it",
-                extra={"root": root.id, "pending": len(self._settler) + len(self._outbox)},
+                "a large burst of changes: the rest of it is left to a catch-up scan after it",
+                extra={"root": root.id, "notifications": self._bursts[root.id].window_events},
             )
         metrics.EVENTS_COALESCED.labels(root=root.id).inc(notifications)
         self._rescan_after_burst(root, now)
@@ -389,18 +391,16 @@ class Watcher:
         ):
             now = time.monotonic()
             metrics.EVENTS_SEEN.labels(root=root.id).inc(len(changes))
-            if self._bursts[root.id].saw(len(changes), now):
+            bursts = self._bursts[root.id]
+            if bursts.saw(len(changes), now):
                 # Bursts this large can overflow the OS event queue, which the watch library
                 # does not report: a catch-up scan after the burst finds what was dropped.
                 self._rescan_after_burst(root, now)
-            if (
-                root.id in self._left_to_rescan
-                or len(self._settler) + len(self._outbox) >= LIVE_PENDING_LIMIT
-            ):
+            if root.id in self._left_to_rescan or bursts.window_events > LIVE_BURST_EVENTS:
                 # A burst this large (a library copied in) is caught up by the paced scan after
-                # it, not held path by path: pending changes cost ~500 bytes each in small
-                # objects, which stay scattered among the known paths once sent, so the heap
-                # would keep its peak size for as long as the watcher runs.
+                # it, not held path by path: a pending change costs ~500 bytes of small objects,
+                # which stay scattered among the known paths once it is sent, so the heap would
+                # keep its peak size for as long as the watcher runs.
                 self._leave_to_rescan(root, now, len(changes))
                 continue
             real_folders: dict[str, str] = {}
