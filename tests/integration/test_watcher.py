@@ -122,8 +122,8 @@ async def test_the_rest_of_a_large_burst_is_caught_up_by_a_scan_exactly_once(
         watcher = await running.halt()
     assert len(events) == files
     assert len({event.path for event in events}) == files
+    assert watcher.left_to_rescan > 0  # the burst's rest was not observed one by one
     assert watcher.scans_done >= 2  # the start's, and the one after the burst
-    assert watcher.peak_backlog < files  # never the whole burst held path by path
 
 
 async def test_a_catch_up_lets_a_file_still_being_written_settle_first(

@@ -111,6 +111,7 @@ class Watcher:
         self.published = 0
         self.scans_done = 0
         self.peak_backlog = 0
+        self.left_to_rescan = 0  # notifications not observed one by one (see _watch_once)
 
     # --- intake -----------------------------------------------------------------------------
 
@@ -221,6 +222,7 @@ class Watcher:
                 extra={"root": root.id, "notifications": self._bursts[root.id].window_events},
             )
         metrics.EVENTS_COALESCED.labels(root=root.id).inc(notifications)
+        self.left_to_rescan += notifications
         self._rescan_after_burst(root, now)
 
     def _later(
