@@ -69,15 +69,20 @@ def quick(settings: Settings, **update: object) -> Settings:
     return settings.model_copy(update={"settle_s": 0.3, "debounce_ms": 50, **update})
 
 
+def write_files(root: Path, count: int) -> None:
+    """``count`` small files spread over ten folders."""
+    for folder in range(10):
+        (root / f"d{folder}").mkdir()
+    for i in range(count):
+        (root / f"d{i % 10}" / f"f{i}.txt").write_bytes(b"x%d" % i)
+
+
 async def test_ten_thousand_new_files_give_exactly_one_upsert_each(
     settings: Settings, root_dir: Path
 ) -> None:
     published = Published(settings.queue_name)
     async with pipeline.watcher(quick(settings)):
-        for folder in range(10):
-            (root_dir / f"d{folder}").mkdir()
-        for i in range(10_000):
-            (root_dir / f"d{i % 10}" / f"f{i}.txt").write_bytes(b"x%d" % i)
+        write_files(root_dir, 10_000)
         events = await published.settle(quiet_s=2.0, timeout_s=120)
     paths = Counter(event.path for event in events)
     assert len(events) == 10_000, f"{len(events)} messages"
@@ -89,10 +94,7 @@ async def test_a_large_first_scan_is_published_a_slice_at_a_time(
     settings: Settings, root_dir: Path
 ) -> None:
     files = SCAN_SLICE_FILES * 3
-    for folder in range(10):
-        (root_dir / f"d{folder}").mkdir()
-    for i in range(files):
-        (root_dir / f"d{i % 10}" / f"f{i}.txt").write_bytes(b"x%d" % i)
+    write_files(root_dir, files)
     published = Published(settings.queue_name)
     async with pipeline.watcher(quick(settings)) as running:
         events = await published.settle(quiet_s=1.0, timeout_s=120)
@@ -108,16 +110,9 @@ async def test_the_rest_of_a_large_burst_is_caught_up_by_a_scan_exactly_once(
 ) -> None:
     monkeypatch.setattr(service, "LIVE_BURST_EVENTS", 600)
     files = 3_000
-
-    def write() -> None:
-        for folder in range(10):
-            (root_dir / f"d{folder}").mkdir()
-        for i in range(files):
-            (root_dir / f"d{i % 10}" / f"f{i}.txt").write_bytes(b"x%d" % i)
-
     published = Published(settings.queue_name)
     async with pipeline.watcher(quick(settings)) as running:
-        await asyncio.to_thread(write)
+        await asyncio.to_thread(write_files, root_dir, files)
         events = await published.settle(quiet_s=4.0, timeout_s=120)
         watcher = await running.halt()
     assert len(events) == files
