@@ -95,6 +95,56 @@ async def test_batch_writes_keep_every_rule_per_file(database_url: str) -> None:
     assert [(r["seq"], r["text"]) for r in chunks] == [(0, "one"), (1, "two")]
 
 
+async def test_a_batch_of_stored_contents_keeps_every_rule_per_file(database_url: str) -> None:
+    """Only references to contents (the duplicates' path, one statement): each file's own
+    outcome, as in a batch that stores contents."""
+    await migrate(database_url)
+    store = await PostgresDocumentStore.open(database_url, max_connections=2)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    failed = "c" * 64
+    try:
+        await store.record_present(
+            FileObservation("lib", "kept.txt", t0 + timedelta(seconds=30), 3, 9, 1),
+            ContentInfo(OLD, 3, "text/plain"),
+            OLD,
+        )
+        await store.record_present(
+            FileObservation("lib", "broken.pdf", t0, 3, 1, 5),
+            ContentInfo(failed, 3, "application/pdf", extraction_error="bad xref"),
+            failed,
+        )
+        batch = [
+            PresentWrite(FileObservation("lib", "copy.txt", t0, 3, 1, 2, {"git_commit": "d"}), OLD),
+            PresentWrite(FileObservation("lib", "lost.txt", t0, 3, 1, 4), "d" * 64),
+            PresentWrite(FileObservation("lib", "kept.txt", t0, 4, 1, 1), OLD),  # stale
+            PresentWrite(FileObservation("lib", "broken-copy.pdf", t0, 3, 1, 6), failed),
+        ]
+        results = await store.record_present_many(batch)
+        assert results[0] is True
+        assert isinstance(results[1], ContentMissingError)
+        assert results[2:] == [False, True]
+        rows = {row["path"]: row for row in await store.list_files(limit=100)}
+        assert set(rows) == {"kept.txt", "broken.pdf", "copy.txt", "broken-copy.pdf"}
+        assert rows["copy.txt"]["content_sha256"] == OLD
+        assert rows["copy.txt"]["source"] == {"git_commit": "d"}
+        assert rows["kept.txt"]["size"] == 3
+        assert rows["broken-copy.pdf"]["status"] == "failed"
+        assert rows["broken-copy.pdf"]["error"] == "bad xref"
+        again = await store.record_present_many(batch)
+        assert [isinstance(r, ContentMissingError) or r for r in again] == [
+            False,
+            True,
+            False,
+            False,
+        ]
+        with pytest.raises(WriteRejectedError):
+            await store.record_present_many(
+                [PresentWrite(FileObservation("lib", "/abs.txt", t0, 3, 1, 7), OLD)]
+            )
+    finally:
+        await store.close()
+
+
 async def test_a_refused_batch_raises_write_rejected(database_url: str) -> None:
     await migrate(database_url)
     store = await PostgresDocumentStore.open(database_url, max_connections=2)

@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     retry_base_delay_s: float = Field(default=1.0, gt=0)
     cache_ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
 
-    debounce_ms: int = Field(default=300, ge=1)
+    debounce_ms: int = Field(default=100, ge=1)
     settle_s: float = Field(default=0.5, ge=0)
     poll_interval_ms: int = Field(default=1000, ge=50)
     reconcile_interval_s: float = Field(default=600.0, ge=0)
