@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -15,154 +16,138 @@ from fileflow_core.store.postgres import PostgresDocumentStore
 pytestmark = pytest.mark.integration
 
 OLD, NEW = "a" * 64, "b" * 64
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-async def test_freshness_and_idempotency(database_url: str) -> None:
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[PostgresDocumentStore]:
     await migrate(database_url)
-    store = await PostgresDocumentStore.open(database_url, max_connections=2)
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    opened = await PostgresDocumentStore.open(database_url, max_connections=2)
     try:
-        newer = FileObservation("lib", "a.txt", t0 + timedelta(seconds=10), 3, 2, 1)
-        older = FileObservation("lib", "a.txt", t0, 3, 1, 1)
-        assert await store.record_present(newer, ContentInfo(NEW, 3, "text/plain"), NEW)
-        # A replica that looked earlier but commits later must not win.
-        assert not await store.record_present(older, ContentInfo(OLD, 3, "text/plain"), OLD)
-        assert not await store.record_deleted(older)
-        # The same observation again writes nothing.
-        assert not await store.record_present(newer, None, NEW)
-        row = await store.get_file(1)
-        assert row is not None and row["content_sha256"] == NEW and row["status"] == "completed"
-        later = FileObservation("lib", "a.txt", t0 + timedelta(seconds=20))
-        assert await store.record_deleted(later)
-        assert (await store.get_file(1) or {})["status"] == "deleted"
-        assert await store.status_counts() == {"deleted": 1}
+        yield opened
     finally:
-        await store.close()
+        await opened.close()
 
 
-async def test_batch_writes_keep_every_rule_per_file(database_url: str) -> None:
-    await migrate(database_url)
-    store = await PostgresDocumentStore.open(database_url, max_connections=2)
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+async def store_kept_later(store: PostgresDocumentStore) -> None:
+    """``kept.txt`` observed after ``T0``: a write observed at ``T0`` is stale for it."""
+    await store.record_present(
+        FileObservation("lib", "kept.txt", T0 + timedelta(seconds=30), 3, 9, 1),
+        ContentInfo(OLD, 3, "text/plain"),
+        OLD,
+    )
+
+
+async def test_freshness_and_idempotency(store: PostgresDocumentStore) -> None:
+    newer = FileObservation("lib", "a.txt", T0 + timedelta(seconds=10), 3, 2, 1)
+    older = FileObservation("lib", "a.txt", T0, 3, 1, 1)
+    assert await store.record_present(newer, ContentInfo(NEW, 3, "text/plain"), NEW)
+    # A replica that looked earlier but commits later must not win.
+    assert not await store.record_present(older, ContentInfo(OLD, 3, "text/plain"), OLD)
+    assert not await store.record_deleted(older)
+    # The same observation again writes nothing.
+    assert not await store.record_present(newer, None, NEW)
+    row = await store.get_file(1)
+    assert row is not None and row["content_sha256"] == NEW and row["status"] == "completed"
+    later = FileObservation("lib", "a.txt", T0 + timedelta(seconds=20))
+    assert await store.record_deleted(later)
+    assert (await store.get_file(1) or {})["status"] == "deleted"
+    assert await store.status_counts() == {"deleted": 1}
+
+
+async def test_batch_writes_keep_every_rule_per_file(
+    store: PostgresDocumentStore, database_url: str
+) -> None:
     failed = "c" * 64
-    try:
-        await store.record_present(
-            FileObservation("lib", "kept.txt", t0 + timedelta(seconds=30), 3, 9, 1),
-            ContentInfo(OLD, 3, "text/plain"),
-            OLD,
-        )
-        results = await store.record_present_many(
-            [
-                # New content with its chunks, and a copy of it in the same batch.
-                PresentWrite(
-                    FileObservation("lib", "new.txt", t0, 3, 1, 1, {"git_commit": "abc"}),
-                    NEW,
-                    ContentInfo(NEW, 3, "text/plain", {"lines": 1}, ("one", "two")),
-                ),
-                PresentWrite(FileObservation("lib", "copy.txt", t0, 3, 1, 2), NEW),
-                # A content already stored; a content stored nowhere.
-                PresentWrite(FileObservation("lib", "old.txt", t0, 3, 1, 3), OLD),
-                PresentWrite(FileObservation("lib", "lost.txt", t0, 3, 1, 4), "d" * 64),
-                # Stale: the stored row was observed later.
-                PresentWrite(FileObservation("lib", "kept.txt", t0, 3, 1, 1), NEW),
-                # A content whose extraction failed makes its file failed.
-                PresentWrite(
-                    FileObservation("lib", "broken.pdf", t0, 3, 1, 5),
-                    failed,
-                    ContentInfo(failed, 3, "application/pdf", extraction_error="bad xref"),
-                ),
-            ]
-        )
-        assert results[:3] == [True, True, True]
-        assert isinstance(results[3], ContentMissingError)
-        assert results[4:] == [False, True]
-        rows = {row["path"]: row for row in await store.list_files(limit=100)}
-        assert set(rows) == {"kept.txt", "new.txt", "copy.txt", "old.txt", "broken.pdf"}
-        assert rows["kept.txt"]["content_sha256"] == OLD
-        assert rows["copy.txt"]["content_sha256"] == NEW
-        assert rows["new.txt"]["source"] == {"git_commit": "abc"}
-        assert rows["new.txt"]["metadata"] == {"lines": 1}
-        assert rows["broken.pdf"]["status"] == "failed"
-        assert rows["broken.pdf"]["error"] == "bad xref"
-        # The same batch again changes nothing.
-        again = await store.record_present_many(
-            [PresentWrite(FileObservation("lib", "copy.txt", t0, 3, 1, 2), NEW)]
-        )
-        assert again == [False]
-    finally:
-        await store.close()
+    await store_kept_later(store)
+    results = await store.record_present_many(
+        [
+            # New content with its chunks, and a copy of it in the same batch.
+            PresentWrite(
+                FileObservation("lib", "new.txt", T0, 3, 1, 1, {"git_commit": "abc"}),
+                NEW,
+                ContentInfo(NEW, 3, "text/plain", {"lines": 1}, ("one", "two")),
+            ),
+            PresentWrite(FileObservation("lib", "copy.txt", T0, 3, 1, 2), NEW),
+            # A content already stored; a content stored nowhere.
+            PresentWrite(FileObservation("lib", "old.txt", T0, 3, 1, 3), OLD),
+            PresentWrite(FileObservation("lib", "lost.txt", T0, 3, 1, 4), "d" * 64),
+            # Stale: the stored row was observed later.
+            PresentWrite(FileObservation("lib", "kept.txt", T0, 3, 1, 1), NEW),
+            # A content whose extraction failed makes its file failed.
+            PresentWrite(
+                FileObservation("lib", "broken.pdf", T0, 3, 1, 5),
+                failed,
+                ContentInfo(failed, 3, "application/pdf", extraction_error="bad xref"),
+            ),
+        ]
+    )
+    assert results[:3] == [True, True, True]
+    assert isinstance(results[3], ContentMissingError)
+    assert results[4:] == [False, True]
+    rows = {row["path"]: row for row in await store.list_files(limit=100)}
+    assert set(rows) == {"kept.txt", "new.txt", "copy.txt", "old.txt", "broken.pdf"}
+    assert rows["kept.txt"]["content_sha256"] == OLD
+    assert rows["copy.txt"]["content_sha256"] == NEW
+    assert rows["new.txt"]["source"] == {"git_commit": "abc"}
+    assert rows["new.txt"]["metadata"] == {"lines": 1}
+    assert rows["broken.pdf"]["status"] == "failed"
+    assert rows["broken.pdf"]["error"] == "bad xref"
+    # The same batch again changes nothing.
+    again = await store.record_present_many(
+        [PresentWrite(FileObservation("lib", "copy.txt", T0, 3, 1, 2), NEW)]
+    )
+    assert again == [False]
     chunks = await asyncpg_fetch(database_url, "SELECT seq, text FROM chunks ORDER BY seq")
     assert [(r["seq"], r["text"]) for r in chunks] == [(0, "one"), (1, "two")]
 
 
-async def test_a_batch_of_stored_contents_keeps_every_rule_per_file(database_url: str) -> None:
-    """Only references to contents (the duplicates' path, one statement): each file's own
-    outcome, as in a batch that stores contents."""
-    await migrate(database_url)
-    store = await PostgresDocumentStore.open(database_url, max_connections=2)
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+async def test_a_batch_of_stored_contents_keeps_every_rule_per_file(
+    store: PostgresDocumentStore,
+) -> None:
+    """Only references to stored contents (a batch of duplicates): each file's own outcome,
+    as in a batch that stores contents."""
     failed = "c" * 64
-    try:
-        await store.record_present(
-            FileObservation("lib", "kept.txt", t0 + timedelta(seconds=30), 3, 9, 1),
-            ContentInfo(OLD, 3, "text/plain"),
-            OLD,
-        )
-        await store.record_present(
-            FileObservation("lib", "broken.pdf", t0, 3, 1, 5),
-            ContentInfo(failed, 3, "application/pdf", extraction_error="bad xref"),
-            failed,
-        )
-        batch = [
-            PresentWrite(FileObservation("lib", "copy.txt", t0, 3, 1, 2, {"git_commit": "d"}), OLD),
-            PresentWrite(FileObservation("lib", "lost.txt", t0, 3, 1, 4), "d" * 64),
-            PresentWrite(FileObservation("lib", "kept.txt", t0, 4, 1, 1), OLD),  # stale
-            PresentWrite(FileObservation("lib", "broken-copy.pdf", t0, 3, 1, 6), failed),
-        ]
-        results = await store.record_present_many(batch)
-        assert results[0] is True
-        assert isinstance(results[1], ContentMissingError)
-        assert results[2:] == [False, True]
-        rows = {row["path"]: row for row in await store.list_files(limit=100)}
-        assert set(rows) == {"kept.txt", "broken.pdf", "copy.txt", "broken-copy.pdf"}
-        assert rows["copy.txt"]["content_sha256"] == OLD
-        assert rows["copy.txt"]["source"] == {"git_commit": "d"}
-        assert rows["kept.txt"]["size"] == 3
-        assert rows["broken-copy.pdf"]["status"] == "failed"
-        assert rows["broken-copy.pdf"]["error"] == "bad xref"
-        again = await store.record_present_many(batch)
-        assert [isinstance(r, ContentMissingError) or r for r in again] == [
-            False,
-            True,
-            False,
-            False,
-        ]
-        with pytest.raises(WriteRejectedError):
-            await store.record_present_many(
-                [PresentWrite(FileObservation("lib", "/abs.txt", t0, 3, 1, 7), OLD)]
-            )
-    finally:
-        await store.close()
+    await store_kept_later(store)
+    await store.record_present(
+        FileObservation("lib", "broken.pdf", T0, 3, 1, 5),
+        ContentInfo(failed, 3, "application/pdf", extraction_error="bad xref"),
+        failed,
+    )
+    batch = [
+        PresentWrite(FileObservation("lib", "copy.txt", T0, 3, 1, 2, {"git_commit": "d"}), OLD),
+        PresentWrite(FileObservation("lib", "lost.txt", T0, 3, 1, 4), "d" * 64),
+        PresentWrite(FileObservation("lib", "kept.txt", T0, 4, 1, 1), OLD),  # stale
+        PresentWrite(FileObservation("lib", "broken-copy.pdf", T0, 3, 1, 6), failed),
+    ]
+    results = await store.record_present_many(batch)
+    assert results[0] is True
+    assert isinstance(results[1], ContentMissingError)
+    assert results[2:] == [False, True]
+    rows = {row["path"]: row for row in await store.list_files(limit=100)}
+    assert set(rows) == {"kept.txt", "broken.pdf", "copy.txt", "broken-copy.pdf"}
+    assert rows["copy.txt"]["content_sha256"] == OLD
+    assert rows["copy.txt"]["source"] == {"git_commit": "d"}
+    assert rows["kept.txt"]["size"] == 3
+    assert rows["broken-copy.pdf"]["status"] == "failed"
+    assert rows["broken-copy.pdf"]["error"] == "bad xref"
+    again = await store.record_present_many(batch)
+    assert [isinstance(r, ContentMissingError) or r for r in again] == [False, True, False, False]
 
 
-async def test_a_refused_batch_raises_write_rejected(database_url: str) -> None:
-    await migrate(database_url)
-    store = await PostgresDocumentStore.open(database_url, max_connections=2)
-    try:
-        with pytest.raises(WriteRejectedError):
-            # The schema refuses an absolute path.
-            await store.record_present_many(
-                [
-                    PresentWrite(
-                        FileObservation("lib", "/abs.txt", datetime.now(UTC), 1, 1, 1),
-                        NEW,
-                        ContentInfo(NEW, 1, "text/plain"),
-                    )
-                ]
-            )
-        assert await store.status_counts() == {}
-    finally:
-        await store.close()
+async def test_a_refused_batch_raises_write_rejected(store: PostgresDocumentStore) -> None:
+    with pytest.raises(WriteRejectedError):
+        # The schema refuses an absolute path.
+        await store.record_present_many(
+            [
+                PresentWrite(
+                    FileObservation("lib", "/abs.txt", datetime.now(UTC), 1, 1, 1),
+                    NEW,
+                    ContentInfo(NEW, 1, "text/plain"),
+                )
+            ]
+        )
+    assert await store.status_counts() == {}
 
 
 async def asyncpg_fetch(url: str, query: str) -> list[asyncpg.Record]:
