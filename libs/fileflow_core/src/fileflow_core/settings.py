@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     retry_base_delay_s: float = Field(default=1.0, gt=0)
     cache_ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
 
+    # The OS watch groups a burst's events for this long at most before handing them over:
+    # an import's first files wait for it (300 ms held them 0.45 s, see docs/performance.md).
     debounce_ms: int = Field(default=100, ge=1)
     settle_s: float = Field(default=0.5, ge=0)
     poll_interval_ms: int = Field(default=1000, ge=50)
