@@ -276,22 +276,21 @@ class Watcher:
         started = time.perf_counter()
         scanning_s = 0.0
         differences = 0
-        settle_s = self._settings.settle_s
         slices = self._differences(root)
         while True:
             slice_started = time.perf_counter()
             changes = await asyncio.to_thread(next, slices, None)
             if changes is None:
                 break
-            wall_now, now = time.time(), time.monotonic()
+            now = time.monotonic()
             for relative, signature in changes:
                 key = (root.id, relative)
                 if key in self._settler:
                     continue  # a notified change still settling is decided then
-                if signature is not None and wall_now - signature.mtime_ns / 1e9 < settle_s:
-                    self._note(key, signature, now)  # still being written, maybe: settle it
+                if signature is None:
+                    self._decide(key, None, live=False)
                 else:
-                    self._decide(key, signature, live=False)
+                    self._note(key, signature, now, live=False)
             differences += len(changes)
             scanning_s += time.perf_counter() - slice_started
             del changes
@@ -433,15 +432,16 @@ class Watcher:
             for root in self._roots.values():
                 await self.catch_up(root)
 
-    def _note(self, key: Key, signature: Signature, now: float) -> None:
+    def _note(self, key: Key, signature: Signature, now: float, *, live: bool = True) -> None:
         """Note a file seen now. Its mtime says how long its bytes have been unchanged: a
         file the notification reached late (batched by the OS watch) is not kept waiting a
         second full settle period, and one unchanged for the whole period already (moved in
-        whole, as programs that deliver files atomically do) is decided at once."""
+        whole, as programs that deliver files atomically do) is decided at once. A catch-up's
+        file (``live`` False) still being written settles as a live one does."""
         age_s = time.time() - signature.mtime_ns / 1e9
         if age_s >= self._settings.settle_s:
             self._settler.forget(key)
-            self._decide(key, signature)
+            self._decide(key, signature, live=live)
             return
         self._settler.note(key, signature, now, unchanged_since=now - max(0.0, age_s))
 
