@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +18,17 @@ from fileflow_core.broker.topology import Topology
 from fileflow_core.settings import BackendKind, RootConfig, Settings
 from fileflow_core.store.urls import with_database
 from tests import pipeline
-from tests.support import AMQP_URL, PG_ADMIN_URL, REDIS_URL, require_server, unique_name
+from tests.support import (
+    AMQP_URL,
+    CLEANUP_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    PG_ADMIN_URL,
+    REDIS_URL,
+    require_server,
+    unique_name,
+)
+
+pytest_plugins = ["tests.hangs"]
 
 
 @pytest.fixture
@@ -30,29 +41,31 @@ def servers() -> None:
 async def database_url(servers: None) -> AsyncIterator[str]:
     name = unique_name("fft")
     yield with_database(PG_ADMIN_URL, name)
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+        admin = await asyncpg.connect(PG_ADMIN_URL, timeout=CONNECT_TIMEOUT_S)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close(timeout=CONNECT_TIMEOUT_S)
 
 
 @pytest.fixture
 async def queue_name(servers: None) -> AsyncIterator[str]:
     name = unique_name("fft.events")
     yield name
-    connection = await aio_pika.connect(AMQP_URL)
-    try:
-        channel = await connection.channel()
-        topology = Topology(name, 50, 1.0)
-        names = [name, topology.dead_queue] + [
-            f"{name}.retry.{ms}ms" for ms in _possible_retry_delays_ms()
-        ]
-        for queue in names:
-            with contextlib.suppress(Exception):
-                await channel.queue_delete(queue)
-    finally:
-        await connection.close()
+    async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+        connection = await aio_pika.connect(AMQP_URL, timeout=CONNECT_TIMEOUT_S)
+        try:
+            channel = await connection.channel()
+            topology = Topology(name, 50, 1.0)
+            names = [name, topology.dead_queue] + [
+                f"{name}.retry.{ms}ms" for ms in _possible_retry_delays_ms()
+            ]
+            for queue in names:
+                with contextlib.suppress(Exception):
+                    await channel.queue_delete(queue, timeout=CONNECT_TIMEOUT_S)
+        finally:
+            await connection.close()
 
 
 def _possible_retry_delays_ms() -> set[int]:
@@ -67,11 +80,14 @@ def _possible_retry_delays_ms() -> set[int]:
 async def redis_prefix(servers: None) -> AsyncIterator[str]:
     prefix = unique_name("fft") + ":"
     yield prefix
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client = aioredis.Redis.from_url(
+        REDIS_URL, socket_timeout=CONNECT_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S
+    )
     try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
+        async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+            keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+            if keys:
+                await client.delete(*keys)
     finally:
         await client.aclose()
 

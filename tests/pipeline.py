@@ -25,7 +25,7 @@ from fileflow_core.broker.topology import ERROR_HEADER
 from fileflow_core.settings import BackendKind, Settings
 from ingestor.consume import DeliveryProcessor
 from ingestor.service import run_ingestor
-from tests.support import AMQP_URL
+from tests.support import AMQP_URL, CONNECT_TIMEOUT_S
 
 
 @dataclass
@@ -98,7 +98,7 @@ class Db:
         self.url = url
 
     async def _connect(self) -> asyncpg.Connection:
-        conn = await asyncpg.connect(self.url)
+        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
         await conn.set_type_codec(
             "jsonb",
             encoder=lambda v: orjson.dumps(v).decode(),
@@ -214,7 +214,7 @@ class Flow:
                 (str(message.headers.get(ERROR_HEADER)), message.body) for message in broker.dead
             ]
         letters = []
-        connection = await aio_pika.connect(self.settings.amqp_url)
+        connection = await aio_pika.connect(self.settings.amqp_url, timeout=CONNECT_TIMEOUT_S)
         try:
             channel = await connection.channel()
             dead = await channel.declare_queue(f"{self.settings.queue_name}.dead", durable=True)
@@ -229,7 +229,7 @@ async def publish_raw(
     queue: str, bodies: list[bytes], priority: int = 1, *, url: str = AMQP_URL
 ) -> None:
     """Put bodies on a RabbitMQ queue as they are, bypassing the contract (bad ones too)."""
-    connection = await aio_pika.connect(url)
+    connection = await aio_pika.connect(url, timeout=CONNECT_TIMEOUT_S)
     try:
         channel = await connection.channel(publisher_confirms=True)
         for body in bodies:

@@ -4,6 +4,8 @@ HTTP side, CPU and memory at hand: for perf and fault tests."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import os
 import signal
 import sys
@@ -20,6 +22,13 @@ from tests.perf.procstats import ProcessStats, tree_stats
 from tests.support import free_port, wait_until
 
 BIN = Path(sys.executable).parent
+# Every service a test starts carries this, naming the test process: a later run finds and
+# stops what an interrupted one left behind (see ``stop_leftover_services``).
+OWNER_VARIABLE = "FILEFLOW_TEST_OWNER_PID"
+STOP_GRACE_S = 45.0
+KILL_WAIT_S = 10.0
+METRICS_TIMEOUT_S = 5.0
+_PR_SET_PDEATHSIG = 1
 # Extractions counted by every ingestor that stopped cleanly, per queue (a killed one cannot be
 # asked): the fault invariant compares them with the contents stored.
 EXTRACTIONS: dict[str, float] = {}
@@ -56,7 +65,11 @@ class Service:
         return tree_stats(self.process.pid)
 
     async def metrics(self) -> dict[str, float]:
-        async with aiohttp.ClientSession() as session, session.get(f"{self.url}/metrics") as r:
+        timeout = aiohttp.ClientTimeout(total=METRICS_TIMEOUT_S)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(f"{self.url}/metrics") as r,
+        ):
             text = await r.text()
         values: dict[str, float] = {}
         for family in text_string_to_metric_families(text):
@@ -66,11 +79,22 @@ class Service:
         return values
 
     async def ready(self) -> bool:
+        timeout = aiohttp.ClientTimeout(total=METRICS_TIMEOUT_S)
         try:
-            async with aiohttp.ClientSession() as session, session.get(f"{self.url}/readyz") as r:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(f"{self.url}/readyz") as r,
+            ):
                 return r.status == 200
-        except aiohttp.ClientError:
+        except (aiohttp.ClientError, TimeoutError):
             return False
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel kills it when the test process dies, however it
+    dies (a kill of pytest included), so no service outlives the run that started it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @asynccontextmanager
@@ -78,16 +102,21 @@ async def service(
     command: str, env: dict[str, str], *, log: Path | None = None, wait_ready: bool = True
 ) -> AsyncIterator[Service]:
     """Start ``fileflow COMMAND``, wait until ready (unless ``wait_ready`` is False: a process
-    meant to die early may do so first); SIGTERM (then SIGKILL) at the end."""
+    meant to die early may do so first); at the end SIGTERM, then SIGKILL after a deadline.
+
+    The service runs in a process group of its own, which the stop signals reach whole (the
+    ingestor's extraction workers included)."""
     port = free_port()
     variable = "FILEFLOW_WATCHER_HTTP_PORT" if command == "watch" else "FILEFLOW_INGESTOR_HTTP_PORT"
     log_file = log.open("ab") if log is not None else None
     process = await asyncio.create_subprocess_exec(
         str(BIN / "fileflow"),
         command,
-        env={**env, variable: str(port)},
+        env={**env, variable: str(port), OWNER_VARIABLE: str(os.getpid())},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=log_file or asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     running = Service(process, port)
     try:
@@ -95,23 +124,77 @@ async def service(
             await wait_until(running.ready, bool, timeout_s=60, what=f"{command} ready")
         yield running
     finally:
-        if process.returncode is None and command == "ingest":
-            try:
-                metrics = await running.metrics()
-            except aiohttp.ClientError:
-                metrics = {}
-            queue = env.get("FILEFLOW_QUEUE_NAME", "")
-            EXTRACTIONS[queue] = EXTRACTIONS.get(queue, 0.0) + sum(
-                value
-                for key, value in metrics.items()
-                if key.startswith("fileflow_ingestor_extractions_total")
-            )
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 60)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        if log_file is not None:
-            log_file.close()
+        try:
+            if process.returncode is None and command == "ingest":
+                await _count_extractions(running, env)
+        finally:
+            await stop_process(process)
+            if log_file is not None:
+                log_file.close()
+
+
+async def _count_extractions(running: Service, env: dict[str, str]) -> None:
+    try:
+        metrics = await running.metrics()
+    except (aiohttp.ClientError, TimeoutError):
+        metrics = {}
+    queue = env.get("FILEFLOW_QUEUE_NAME", "")
+    EXTRACTIONS[queue] = EXTRACTIONS.get(queue, 0.0) + sum(
+        value
+        for key, value in metrics.items()
+        if key.startswith("fileflow_ingestor_extractions_total")
+    )
+
+
+async def stop_process(
+    process: asyncio.subprocess.Process, grace_s: float = STOP_GRACE_S
+) -> int | None:
+    """SIGTERM the process's group, SIGKILL it after ``grace_s``; never waits longer than
+    ``grace_s`` plus ``KILL_WAIT_S``. Returns the exit code (None if it could not be reaped)."""
+    if process.returncode is None:
+        _signal_group(process.pid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), grace_s)
+    # The service itself may be gone while its extraction workers linger.
+    _signal_group(process.pid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), KILL_WAIT_S)
+    return process.returncode
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def stop_leftover_services() -> list[int]:
+    """SIGKILL every service a test run started whose test process is gone (an interrupted
+    run whose processes outlived it); return their pids."""
+    stopped = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        owner = next(
+            (v.split(b"=", 1)[1] for v in environ if v.startswith(OWNER_VARIABLE.encode() + b"=")),
+            None,
+        )
+        if owner is None or not owner.isdigit() or _alive(int(owner)):
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(int(entry.name), signal.SIGKILL)
+            stopped.append(int(entry.name))
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

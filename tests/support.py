@@ -18,6 +18,11 @@ AMQP_URL = os.environ.get("FILEFLOW_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.
 REDIS_URL = os.environ.get("FILEFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_ADMIN_URL = os.environ.get("FILEFLOW_TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/postgres")
 
+# Every connection a test opens to a server, and every cleanup, gives up after these: a server
+# that stalls must fail the test, not hold the run.
+CONNECT_TIMEOUT_S = 10.0
+CLEANUP_TIMEOUT_S = 60.0
+
 SERVERS = {
     "PostgreSQL": ("127.0.0.1", 5432),
     "Redis": ("127.0.0.1", 6379),

@@ -1,9 +1,17 @@
-"""Fault scenarios: the services run as subprocesses so they can be killed for real."""
+"""Fault scenarios: the services run as subprocesses so they can be killed for real.
+
+Everything here is bounded, so a failing scenario reports its failure and the suite ends:
+services are stopped with a deadline and then killed (``tests.services``), servers a scenario
+stopped are started again after it, and the diagnosis of a failure has a time limit.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +19,35 @@ from fileflow_core.broker.topology import Topology
 from fileflow_core.settings import Settings
 from tests.faults.invariant import Verdict, check
 from tests.pipeline import Db
-from tests.services import EXTRACTIONS
+from tests.services import EXTRACTIONS, stop_leftover_services
+
+SERVICES_UP = Path(__file__).resolve().parents[2] / "scripts" / "services-up.sh"
+SERVICES_UP_TIMEOUT_S = 180
+DIAGNOSIS_TIMEOUT_S = 30
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """The standard event loop on the test side (the services under test run uvloop in their
+    own processes): uvloop's ``close`` waits for every open transport, so one connection a
+    failing scenario left open held the whole run past any timeout."""
+    return {"asyncio": asyncio.new_event_loop}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftover_services() -> None:
+    """Services an interrupted earlier run left behind would compete with this run's."""
+    stopped = stop_leftover_services()
+    if stopped:
+        print(f"\nstopped {len(stopped)} service process(es) left by an interrupted run")
+
+
+@pytest.fixture(autouse=True)
+def servers_restarted_after() -> Iterator[None]:
+    """A scenario that stops a server and then fails must not leave it down for the next."""
+    yield
+    subprocess.run(
+        ["bash", str(SERVICES_UP)], check=True, capture_output=True, timeout=SERVICES_UP_TIMEOUT_S
+    )
 
 
 @pytest.fixture
@@ -54,7 +90,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     if call.when != "call" or not report.failed or settings is None or root_dir is None:
         return
     try:
-        diagnosis = asyncio.run(_diagnose(settings, root_dir))
+        diagnosis = asyncio.run(
+            asyncio.wait_for(_diagnose(settings, root_dir), DIAGNOSIS_TIMEOUT_S)
+        )
     except Exception as exc:  # a diagnosis must never hide the failure itself
         diagnosis = f"diagnosis failed: {exc!r}"
     report.sections.append(("where the files stand", diagnosis))

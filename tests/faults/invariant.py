@@ -13,7 +13,7 @@ from pathlib import Path
 import aio_pika
 
 from tests.pipeline import Db
-from tests.support import AMQP_URL
+from tests.support import AMQP_URL, CONNECT_TIMEOUT_S
 
 IGNORED_SUFFIXES = (".swp", ".tmp", ".part")
 
@@ -50,13 +50,15 @@ class Verdict:
 
 
 async def queue_depths(queue: str, names: list[str]) -> dict[str, int]:
-    connection = await aio_pika.connect(AMQP_URL)
+    connection = await aio_pika.connect(AMQP_URL, timeout=CONNECT_TIMEOUT_S)
     depths = {}
     try:
         for name in [queue, *names]:
             channel = await connection.channel()
             try:
-                declared = await channel.declare_queue(name, passive=True)
+                declared = await channel.declare_queue(
+                    name, passive=True, timeout=CONNECT_TIMEOUT_S
+                )
                 depths[name] = int(declared.declaration_result.message_count or 0)
             except aio_pika.exceptions.ChannelClosed:
                 depths[name] = 0
