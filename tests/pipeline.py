@@ -121,6 +121,13 @@ class Db:
         finally:
             await conn.close()
 
+    async def execute(self, query: str, *args: Any) -> None:
+        conn = await self._connect()
+        try:
+            await conn.execute(query, *args)
+        finally:
+            await conn.close()
+
     async def completed_count(self) -> int:
         return int(
             await self.fetchval(

@@ -67,10 +67,26 @@ def test_invalid_setting_is_one_line_naming_the_variable() -> None:
         assert len(lines) == 1 and "FILEFLOW_CONCURRENCY" in lines[0], result.stderr
 
 
-def test_missing_root_is_a_clear_error(settings: Settings, tmp_path: Path) -> None:
-    result = fileflow("watch", f"x={tmp_path / 'nope'}", env=env_for(settings))
+def test_an_ingestor_refuses_a_missing_root_in_one_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    missing = tmp_path / "library-typo"
+    result = fileflow("ingest", f"lib={missing}", env=env_for(settings))
     assert result.returncode == 2
-    assert "does not exist" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("fileflow: error: root 'lib':")
+    assert f"{missing} does not exist" in lines[0]
+
+
+def test_an_ingestor_refuses_to_start_without_roots(settings: Settings) -> None:
+    env = {k: v for k, v in env_for(settings).items() if k != "FILEFLOW_ROOTS"}
+    result = fileflow("ingest", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "fileflow: error: no roots: the ingestor needs the same roots as the watcher (set "
+        "FILEFLOW_ROOTS or name them: `fileflow ingest ID=PATH ...`)"
+    ]
 
 
 async def test_migrate_is_idempotent_and_status_counts(settings: Settings) -> None:

@@ -72,47 +72,11 @@ async def queue_depth(queue: str) -> int:
         await connection.close()
 
 
-async def test_database_down_then_back_every_file_completes(
+async def test_database_down_pauses_the_work_without_spending_attempts(
     settings: Settings, root_dir: Path
 ) -> None:
     await migrate(settings.database_url)
     expected = make_files(root_dir, 40)
-    db = Db(settings.database_url)
-    async with tcp_proxy("127.0.0.1", 5432) as proxy:
-        flaky = settings.model_copy(
-            update={
-                "database_url": through_proxy(settings.database_url, proxy.port),
-                "max_attempts": 10,
-                "retry_base_delay_s": 0.25,
-            }
-        )
-        async with pipeline.ingestor(flaky):
-            retried = metric("fileflow_ingestor_messages_total", outcome="retried")
-            proxy.cut()
-            await publish_upserts(settings.queue_name, sorted(expected))
-            await wait_until(
-                lambda: asyncio.sleep(
-                    0, metric("fileflow_ingestor_messages_total", outcome="retried")
-                ),
-                lambda n: n >= retried + 40,
-                what="every message retried while PG is down",
-            )
-            proxy.restore()
-            rows = await wait_until(
-                db.live_files,
-                lambda r: len(r) == 40,
-                timeout_s=60,
-                what="all 40 completed after PG is back",
-            )
-    assert {path: sha for path, (sha, _) in rows.items()} == expected
-    assert await queue_depth(f"{settings.queue_name}.dead") == 0
-
-
-async def dead_letter_files(settings: Settings, root_dir: Path, count: int) -> list[Any]:
-    """Ingest ``count`` files while PostgreSQL is unreachable until their attempts (2) run out;
-    return their rows once the failures could be recorded."""
-    await migrate(settings.database_url)
-    paths = sorted(make_files(root_dir, count))
     db = Db(settings.database_url)
     async with tcp_proxy("127.0.0.1", 5432) as proxy:
         flaky = settings.model_copy(
@@ -123,19 +87,60 @@ async def dead_letter_files(settings: Settings, root_dir: Path, count: int) -> l
             }
         )
         async with pipeline.ingestor(flaky):
+            retried = metric("fileflow_ingestor_messages_total", outcome="retried")
+            requeued = metric("fileflow_ingestor_messages_total", outcome="requeued")
             proxy.cut()
+            await publish_upserts(settings.queue_name, sorted(expected))
+            await wait_until(
+                lambda: asyncio.sleep(
+                    0, metric("fileflow_ingestor_messages_total", outcome="requeued")
+                ),
+                lambda n: n > requeued,
+                what="messages handed back while PostgreSQL is down",
+            )
+            # Far longer than two attempts' backoff: the outage spends none of them.
+            await asyncio.sleep(3)
+            assert await queue_depth(f"{settings.queue_name}.dead") == 0
+            assert await queue_depth(settings.queue_name) == 40
+            proxy.restore()
+            rows = await wait_until(
+                db.live_files,
+                lambda r: len(r) == 40,
+                timeout_s=60,
+                what="all 40 completed after PG is back",
+            )
+    assert {path: sha for path, (sha, _) in rows.items()} == expected
+    assert metric("fileflow_ingestor_messages_total", outcome="retried") == retried
+    assert await db.fetchval("SELECT max(attempts) FROM files") == 1
+    assert await queue_depth(f"{settings.queue_name}.dead") == 0
+
+
+async def dead_letter_files(settings: Settings, root_dir: Path, count: int) -> list[Any]:
+    """Ingest ``count`` files whose writes the database refuses (a fault of the data, not an
+    outage: attempts are spent) until their attempts (2) run out; return their rows. The
+    refusal is lifted before returning."""
+    await migrate(settings.database_url)
+    paths = sorted(make_files(root_dir, count))
+    db = Db(settings.database_url)
+    refused = settings.model_copy(update={"max_attempts": 2, "retry_base_delay_s": 0.1})
+    await db.execute(
+        "ALTER TABLE contents ADD CONSTRAINT test_refuses_text CHECK (mime_type <> 'text/plain')"
+    )
+    try:
+        async with pipeline.ingestor(refused):
             await publish_upserts(settings.queue_name, paths)
             await wait_until(
                 lambda: queue_depth(f"{settings.queue_name}.dead"),
                 lambda n: n == count,
                 what=f"{count} dead-lettered messages",
             )
-            proxy.restore()
             return await wait_until(
                 lambda: db.fetch("SELECT path, status, error, attempts FROM files"),
-                lambda r: len(r) == count,
-                what="failures recorded once PG is back",
+                lambda r: len(r) == count and {row["status"] for row in r} == {"failed"},
+                what="failures recorded",
             )
+    finally:
+        await db.execute("ALTER TABLE contents DROP CONSTRAINT test_refuses_text")
 
 
 async def test_attempts_exhausted_go_to_dead_letters_and_files_are_failed(

@@ -16,6 +16,7 @@ from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.settings import RootConfig, Settings
 from ingestor import handle as handle_module
 from ingestor.handle import FileHandler, Result
+from ingestor.roots import RootGuard
 from tests.support import wait_until
 
 
@@ -25,6 +26,13 @@ class FakeStore:
         self.contents: dict[str, ContentInfo] = {}
         self.failed: dict[str, str] = {}
         self.deleted: list[str] = []
+        self.identities: dict[str, str] = {}
+
+    async def root_identities(self) -> dict[str, str]:
+        return dict(self.identities)
+
+    async def record_root_identity(self, root_id: str, identity: str) -> None:
+        self.identities[root_id] = identity
 
     async def content_exists(self, sha256: str) -> bool:
         return sha256 in self.contents
@@ -106,12 +114,15 @@ class CountingExtractor:
 
 
 @pytest.fixture
-def parts(tmp_path: Path) -> tuple[FileHandler, FakeStore, FakeCache, CountingExtractor, Path]:
+async def parts(
+    tmp_path: Path,
+) -> tuple[FileHandler, FakeStore, FakeCache, CountingExtractor, Path]:
     root = tmp_path / "root"
     root.mkdir()
     settings = Settings(roots=[RootConfig(id="lib", path=root)], state_dir=tmp_path / "s")
     store, cache, extractor = FakeStore(), FakeCache(), CountingExtractor()
-    handler = FileHandler(settings, store, cache, extractor)  # type: ignore[arg-type]
+    roots = await RootGuard.open(settings.roots, store)  # type: ignore[arg-type]
+    handler = FileHandler(settings, store, cache, extractor, roots)  # type: ignore[arg-type]
     return handler, store, cache, extractor, root
 
 

@@ -1,8 +1,10 @@
-"""The message contract: round trip, and a decoder that rejects anything but a v1 event or a v2
-batch of them, a batch's invalid entries one by one."""
+"""The message contract: round trip, and a decoder that rejects anything but a v1 event, a v3
+event (a path that is not UTF-8, as bytes) or a v2 batch of them, a batch's invalid entries one
+by one."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,7 +92,7 @@ def test_rejects_non_object(body: bytes) -> None:
         decode_event(body)
 
 
-@pytest.mark.parametrize("version", [..., None, 0, 3, "1", "2", [1], {"v": 1}])
+@pytest.mark.parametrize("version", [..., None, 0, 4, "1", "2", "3", [1], {"v": 1}])
 def test_rejects_wrong_or_missing_schema_version(version: Any) -> None:
     with pytest.raises(MessageDecodeError, match="schema_version"):
         decode_event(_body(schema_version=version))
@@ -174,7 +176,7 @@ _json = st.recursive(
 _event_like = st.fixed_dictionaries(
     {},
     optional={
-        "schema_version": st.sampled_from([1, 1, 1, 2, "1", None, True, 1.0]),
+        "schema_version": st.sampled_from([1, 1, 1, 2, 3, "1", None, True, 1.0]),
         "root_id": st.sampled_from(["lib", "", "-x", "a b"]) | st.text(max_size=70),
         "path": st.sampled_from(["a", "a/b", "../a", "/a", "a//b", ""]) | st.text(max_size=30),
         "op": st.sampled_from(["upsert", "delete", "move"]) | _json_leaf,
@@ -184,6 +186,7 @@ _event_like = st.fixed_dictionaries(
         "seen_at": st.sampled_from(["2024-01-01T00:00:00Z", "yesterday", ""]) | _json_leaf,
         "priority": st.integers(min_value=-3, max_value=12) | _json_leaf,
         "reprocess": _json_leaf,
+        "path_bytes": st.sampled_from(["YQ==", "Y2Fm6S50eHQ=", "!!", ""]) | _json_leaf,
         "extra": _json,
     },
 )
@@ -313,3 +316,69 @@ def test_fuzz_batch_entries_decode_or_fail_alone(entries: list[dict[str, Any]]) 
             assert decode_event(entry.body()) == entry.event
         else:
             assert orjson.loads(entry.body()) == raw
+
+
+# --- v3: a path that is not UTF-8 travels as its bytes --------------------------------------
+
+LATIN1 = b"caf\xe9/r\xe9sum\xe9.txt".decode("utf-8", "surrogateescape")
+SHIFT_JIS = "日本".encode("shift_jis").decode("utf-8", "surrogateescape") + "/memo.txt"
+INVALID = b"bad-\xff\xfe-\xc3(.bin".decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("path", [LATIN1, SHIFT_JIS, INVALID])
+def test_a_path_that_is_not_utf8_round_trips_byte_for_byte(path: str) -> None:
+    event = FileEvent.observed("lib", path, Operation.UPSERT, size=3)
+    body = encode_event(event)
+    wire = orjson.loads(body)
+    assert wire["schema_version"] == 3
+    assert base64.b64decode(wire["path_bytes"]) == path.encode("utf-8", "surrogateescape")
+    assert "\\x" in wire["path"]  # its readable form escapes the bytes
+    decoded = decode_event(body)
+    assert decoded == event
+    assert decoded.path.encode("utf-8", "surrogateescape") == path.encode(
+        "utf-8", "surrogateescape"
+    )
+
+
+def test_a_text_path_stays_v1_for_ingestors_that_read_only_v1() -> None:
+    body = encode_event(FileEvent.observed("lib", "ünïcode/ok.txt", Operation.DELETE))
+    assert orjson.loads(body)["schema_version"] == 1
+
+
+def test_a_batch_carries_v1_and_v3_events_each_decoded_alone() -> None:
+    events = [
+        FileEvent.observed("lib", LATIN1, Operation.UPSERT),
+        FileEvent.observed("lib", "plain.txt", Operation.UPSERT),
+    ]
+    decoded = decode_message(encode_events(events))
+    assert isinstance(decoded, list)
+    assert [entry.event for entry in decoded] == events
+    assert decode_event(decoded[0].body()) == events[0]
+
+
+def test_v3_refuses_a_readable_form_that_names_another_path() -> None:
+    body = encode_event(FileEvent.observed("lib", LATIN1, Operation.UPSERT))
+    wire = orjson.loads(body)
+    wire["path"] = "other.txt"
+    with pytest.raises(MessageDecodeError, match="different paths"):
+        decode_event(orjson.dumps(wire))
+
+
+@pytest.mark.parametrize("raw", ["!!not base64", 5, None])
+def test_v3_refuses_path_bytes_that_are_not_base64(raw: Any) -> None:
+    wire = orjson.loads(encode_event(FileEvent.observed("lib", LATIN1, Operation.UPSERT)))
+    wire["path_bytes"] = raw
+    with pytest.raises(MessageDecodeError):
+        decode_event(orjson.dumps(wire))
+
+
+def test_v3_refuses_unsafe_bytes() -> None:
+    wire = orjson.loads(encode_event(FileEvent.observed("lib", LATIN1, Operation.UPSERT)))
+    wire.update(path="../\\xff", path_bytes=base64.b64encode(b"../\xff").decode())
+    with pytest.raises(MessageDecodeError, match="'\\.\\.'"):
+        decode_event(orjson.dumps(wire))
+
+
+def test_a_long_path_far_past_path_max_is_carried() -> None:
+    path = "/".join(["d" * 200] * 60)  # 12 KB
+    assert decode_event(encode_event(FileEvent.observed("lib", path, Operation.UPSERT))).path == path

@@ -79,10 +79,11 @@ def test_missing_root_yields_nothing(tmp_path: Path) -> None:
     assert paths(tmp_path / "nope", PathFilter()) == set()
 
 
-def test_non_utf8_name_skipped(tmp_path: Path) -> None:
+def test_a_name_that_is_not_utf8_is_found_as_its_bytes(tmp_path: Path) -> None:
     try:
         (tmp_path / os.fsdecode(b"bad-\xff.txt")).write_text("x")
     except (OSError, UnicodeEncodeError):
         pytest.skip("file system refuses non-UTF-8 names")
     (tmp_path / "good.txt").write_text("x")
-    assert paths(tmp_path, PathFilter()) == {"good.txt"}
+    found = paths(tmp_path, PathFilter())
+    assert found == {"good.txt", b"bad-\xff.txt".decode("utf-8", "surrogateescape")}

@@ -40,7 +40,8 @@ async def test_schema_is_applied_once(tmp_path: Path) -> None:
     await first.close()
     second = await SqliteDocumentStore.open(path)
     await second.close()
-    assert first.applied == ["0001_init.sql"] and second.applied == []
+    assert first.applied == ["0001_init.sql", "0002_names_as_bytes_and_deleted_status.sql"]
+    assert second.applied == []
 
 
 async def test_the_same_observation_twice_writes_once(store: SqliteDocumentStore) -> None:

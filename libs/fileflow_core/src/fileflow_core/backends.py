@@ -20,7 +20,12 @@ log = logging.getLogger(__name__)
 
 
 def topology_for(settings: Settings) -> Topology:
-    return Topology(settings.queue_name, settings.max_attempts, settings.retry_base_delay_s)
+    return Topology(
+        settings.queue_name,
+        settings.max_attempts,
+        settings.retry_base_delay_s,
+        settings.hold_delay_s,
+    )
 
 
 def describe_backends(settings: Settings, kind: BackendKind) -> str:

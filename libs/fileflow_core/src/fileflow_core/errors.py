@@ -13,6 +13,24 @@ class TransientError(FileflowError):
     """Worth retrying later: a server is down, a file is busy or changed while read."""
 
 
+class UnavailableError(TransientError):
+    """Something the work needs is down (a server, a root): the work waits for it, and no
+    attempt of the file's is spent on it."""
+
+
+class StoreUnavailableError(UnavailableError):
+    """The document store cannot be reached."""
+
+
+class RootUnavailableError(UnavailableError):
+    """A root cannot testify about its files now (missing, unmounted, another filesystem)."""
+
+    def __init__(self, root_id: str, reason: str) -> None:
+        super().__init__(f"root {root_id!r} unavailable: {reason}")
+        self.root_id = root_id
+        self.reason = reason
+
+
 class WriteRejectedError(TransientError):
     """The database refused a write (a constraint, a bad value), not a connection failure: in a
     batch, one file's data may be the cause, so each file is tried on its own."""

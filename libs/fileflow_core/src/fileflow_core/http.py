@@ -21,7 +21,8 @@ from fileflow_core.errors import ConfigError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-ReadinessCheck = Callable[[], Awaitable[bool]]
+# True when ready; False, or a reason saying why not (shown in the /readyz answer).
+ReadinessCheck = Callable[[], Awaitable[bool | str]]
 CHECK_TIMEOUT_S = 1.0
 
 
@@ -41,7 +42,7 @@ class LoopLagMonitor:
             self.worst_lag_s = max(self.worst_lag_s, self.lag_s)
 
 
-async def _check(check: ReadinessCheck) -> bool:
+async def _check(check: ReadinessCheck) -> bool | str:
     try:
         return await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
     except Exception:  # a check that fails or hangs means "not ready", never a 500
@@ -74,7 +75,7 @@ class OpsEndpoints:
         names = list(self.checks)
         results = await asyncio.gather(*(_check(self.checks[name]) for name in names))
         status = dict(zip(names, results, strict=True))
-        ready = all(ok for name, ok in status.items() if name not in self.optional)
+        ready = all(ok is True for name, ok in status.items() if name not in self.optional)
         return 200 if ready else 503, {"ready": ready, "service": self.service, "checks": status}
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from fileflow_core.paths import display_path
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -23,7 +25,21 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=repr).decode()
+        try:
+            return orjson.dumps(entry, default=repr).decode()
+        except orjson.JSONEncodeError:
+            # A file name that is not UTF-8 (held with surrogates): logged in its escaped form.
+            return orjson.dumps(_escaped(entry), default=repr).decode()
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return display_path(value)
+    if isinstance(value, dict):
+        return {str(_escaped(k)): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_escaped(v) for v in value]
+    return value
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -2,12 +2,18 @@
 
 v1 is one event per message. v2 is a batch, ``{"schema_version": 2, "events": [v1, ...]}``: at
 thousands of files a second the broker's cost per message dominates, so the watcher sends the
-events ready together in one message. The ingestor reads both; each event of a batch is still
-settled on its own (retried, dead-lettered) as a v1 message.
+events ready together in one message. v3 is a v1 event whose path is not valid UTF-8: JSON
+cannot carry it, so ``path_bytes`` holds its exact bytes (base64) and ``path`` its readable form
+(each invalid byte as ``\\xNN``). Events whose path is text stay v1, so an ingestor that reads
+only v1 and v2 still reads them. The ingestor reads all three; a batch may hold v1 and v3
+events; each event of a batch is still settled on its own (retried, dead-lettered) as a message
+of its own.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,12 +31,23 @@ from pydantic import (
 )
 
 from fileflow_core.errors import MessageDecodeError
-from fileflow_core.paths import validate_relative_path
+from fileflow_core.paths import (
+    display_path,
+    is_text,
+    path_bytes,
+    path_from_bytes,
+    validate_relative_path,
+)
 from fileflow_core.settings import ROOT_ID_PATTERN
 
 SCHEMA_VERSION = 1
 BATCH_SCHEMA_VERSION = 2
-MAX_MESSAGE_BYTES = 64 * 1024
+BYTES_PATH_SCHEMA_VERSION = 3
+EVENT_VERSIONS = (SCHEMA_VERSION, BYTES_PATH_SCHEMA_VERSION)
+# Far past Linux's PATH_MAX (4096): a tree nested deeper still has paths relative to its root.
+MAX_PATH_BYTES = 16 * 1024
+# One event, its path escaped (up to 4 characters a byte) and in base64 besides.
+MAX_MESSAGE_BYTES = 128 * 1024
 MAX_BATCH_EVENTS = 1000
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 
@@ -52,7 +69,8 @@ class FileEvent(BaseModel):
 
     schema_version: Literal[1] = 1
     root_id: str = Field(pattern=ROOT_ID_PATTERN)
-    path: str = Field(min_length=1, max_length=4096)
+    # Held as str, losslessly: any byte that is not UTF-8 is a lone surrogate (see ``paths``).
+    path: str
     op: Operation
     size: int | None = Field(default=None, ge=0)
     mtime_ns: int | None = Field(default=None, ge=0)
@@ -62,9 +80,14 @@ class FileEvent(BaseModel):
     reprocess: bool = False
     source: dict[str, str] | None = None  # e.g. the git remote and branch of the root
 
-    @field_validator("path")
+    # "plain": pydantic's own check of a str refuses the surrogates that hold the bytes.
+    @field_validator("path", mode="plain")
     @classmethod
-    def _path_is_relative_and_clean(cls, value: str) -> str:
+    def _path_is_relative_and_clean(cls, value: object) -> str:
+        if not isinstance(value, str) or not value:
+            raise ValueError("path must be a non-empty string")
+        if len(value) > MAX_PATH_BYTES and len(path_bytes(value)) > MAX_PATH_BYTES:
+            raise ValueError(f"path is over {MAX_PATH_BYTES} bytes")
         return validate_relative_path(value)
 
     @classmethod
@@ -124,18 +147,51 @@ _EVENT_JSON = TypeAdapter(FileEvent)
 _EVENTS_JSON = TypeAdapter(list[FileEvent])
 
 
+class _BytesPathEvent(BaseModel):
+    """The wire form of v3: a v1 event whose path travels as bytes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[3]
+    root_id: str
+    path: str
+    path_bytes: str
+    op: Operation
+    size: int | None = None
+    mtime_ns: int | None = None
+    inode: int | None = None
+    seen_at: datetime
+    priority: int = 1
+    reprocess: bool = False
+    source: dict[str, str] | None = None
+
+
 def encode_event(event: FileEvent) -> bytes:
-    return _EVENT_JSON.dump_json(event)
+    if is_text(event.path):
+        return _EVENT_JSON.dump_json(event)
+    return orjson.dumps(_bytes_path_form(event))
+
+
+def _bytes_path_form(event: FileEvent) -> dict[str, Any]:
+    data = event.model_dump(mode="json", exclude={"path"})
+    data.update(
+        schema_version=BYTES_PATH_SCHEMA_VERSION,
+        path=display_path(event.path),
+        path_bytes=base64.b64encode(path_bytes(event.path)).decode(),
+    )
+    return data
 
 
 def encode_events(events: Sequence[FileEvent]) -> bytes:
-    """One message for ``events``: v1 for a single event (any ingestor reads it), else v2."""
+    """One message for ``events``: one event alone (v1, or v3 for a path that is not text),
+    else a batch (v2)."""
     if len(events) == 1:
         return encode_event(events[0])
-    return b'{"schema_version":%d,"events":%b}' % (
-        BATCH_SCHEMA_VERSION,
-        _EVENTS_JSON.dump_json(list(events)),
-    )
+    if all(is_text(event.path) for event in events):
+        listed = _EVENTS_JSON.dump_json(list(events))
+    else:
+        listed = b"[%b]" % b",".join(encode_event(event) for event in events)
+    return b'{"schema_version":%d,"events":%b}' % (BATCH_SCHEMA_VERSION, listed)
 
 
 def decode_event(body: bytes) -> FileEvent:
@@ -159,13 +215,13 @@ def decode_message(body: bytes) -> FileEvent | list[BatchEntry]:
     if not isinstance(data, dict):
         raise MessageDecodeError(f"message is JSON {type(data).__name__}, expected an object")
     version = data.get("schema_version")
-    if _is_version(version, SCHEMA_VERSION):
+    if any(_is_version(version, v) for v in EVENT_VERSIONS):
         if len(body) > MAX_MESSAGE_BYTES:
             raise MessageDecodeError(f"message is {len(body)} bytes, over {MAX_MESSAGE_BYTES}")
-        return _validated_event(body)
+        return _validated_event(body, version)
     if _is_version(version, BATCH_SCHEMA_VERSION):
         return _decode_batch(body, data)
-    raise MessageDecodeError(f"unsupported schema_version {version!r}, this reads 1 and 2")
+    raise MessageDecodeError(f"unsupported schema_version {version!r}, this reads 1, 2 and 3")
 
 
 def _is_version(value: object, version: int) -> bool:
@@ -173,12 +229,27 @@ def _is_version(value: object, version: int) -> bool:
     return type(value) is int and value == version
 
 
-def _validated_event(body: bytes) -> FileEvent:
+def _validated_event(body: bytes, version: object = SCHEMA_VERSION) -> FileEvent:
     try:
         # Strict: a string is not a size, true is not a version.
+        if version == BYTES_PATH_SCHEMA_VERSION:
+            return _from_bytes_path_form(_BytesPathEvent.model_validate_json(body, strict=True))
         return FileEvent.model_validate_json(body, strict=True)
     except ValidationError as exc:
         raise MessageDecodeError(f"invalid event: {_reasons(exc)}") from None
+
+
+def _from_bytes_path_form(wire: _BytesPathEvent) -> FileEvent:
+    try:
+        raw = base64.b64decode(wire.path_bytes, validate=True)
+    except binascii.Error:
+        raise MessageDecodeError("invalid event: path_bytes is not base64") from None
+    path = path_from_bytes(raw)
+    if display_path(path) != wire.path:
+        raise MessageDecodeError("invalid event: path and path_bytes name different paths")
+    fields = wire.model_dump(exclude={"schema_version", "path_bytes"})
+    # Already checked field by field (strictly) above; only the path is checked again.
+    return FileEvent.model_validate({**fields, "path": path})
 
 
 def _decode_batch(body: bytes, data: dict[str, Any]) -> list[BatchEntry]:
@@ -207,14 +278,14 @@ def _batch_entry(entry: Any) -> BatchEntry:
         return BatchEntry(None, error, entry)
     body = orjson.dumps(entry)
     try:
-        if not _is_version(entry.get("schema_version"), SCHEMA_VERSION):
+        version = entry.get("schema_version")
+        if not any(_is_version(version, v) for v in EVENT_VERSIONS):
             raise MessageDecodeError(
-                f"unsupported schema_version {entry.get('schema_version')!r} in a batch entry, "
-                "expected 1"
+                f"unsupported schema_version {version!r} in a batch entry, expected 1 or 3"
             )
         if len(body) > MAX_MESSAGE_BYTES:
             raise MessageDecodeError(f"batch entry is {len(body)} bytes, over {MAX_MESSAGE_BYTES}")
-        return BatchEntry(_validated_event(body))
+        return BatchEntry(_validated_event(body, version))
     except MessageDecodeError as exc:
         return BatchEntry(None, exc, entry)
 

@@ -1,4 +1,11 @@
-"""Paths relative to a root: validation and safe resolution, with no I/O beyond ``lstat``."""
+"""Paths relative to a root: validation, their bytes and readable form, and safe resolution
+with no I/O beyond ``lstat``.
+
+A file name is bytes. In memory a path is ``str`` holding those bytes losslessly: valid UTF-8
+as text, any other byte as a lone surrogate (Python's ``surrogateescape``, what ``os.fsdecode``
+and ``os.scandir`` give). Where text must be valid (JSON, a database's text column, a log line)
+the path travels as its bytes and is shown in its readable form, each invalid byte as ``\\xNN``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,33 @@ import functools
 import os
 import stat
 from pathlib import Path, PurePosixPath
+
+
+def path_bytes(path: str) -> bytes:
+    """The exact bytes of a path held as ``str``."""
+    return path.encode("utf-8", "surrogateescape")
+
+
+def path_from_bytes(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def is_text(path: str) -> bool:
+    """True when the path is valid UTF-8 (no byte needed escaping)."""
+    if path.isascii():
+        return True
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def display_path(path: str) -> str:
+    """The path as valid text: itself when it is valid UTF-8, else each invalid byte ``\\xNN``."""
+    if is_text(path):
+        return path
+    return path_bytes(path).decode("utf-8", "backslashreplace")
 
 
 def validate_relative_path(value: str) -> str:

@@ -33,6 +33,10 @@ class Delivery(Protocol):
 
     async def dead_letter(self, reason: str) -> None: ...
 
+    async def postpone(self, reason: str) -> None:
+        """Look at it again later (the topology's hold delay) without counting an attempt:
+        for work that waits on an outage (a root unavailable), not on a fault of the file."""
+
     async def requeue(self) -> None:
         """Give the message back untouched, for another consumer or a later start."""
 
@@ -55,6 +59,12 @@ DeliveryHandler = Callable[[Delivery], Awaitable[None]]
 
 class EventConsumer(Protocol):
     async def start(self, handler: DeliveryHandler) -> None: ...
+
+    async def pause(self) -> None:
+        """Receive nothing new until ``resume`` (a dependency is down); deliveries already
+        received still reach the handler and can be settled."""
+
+    async def resume(self) -> None: ...
 
     async def stop(self) -> None:
         """Stop receiving new deliveries; in-flight ones can still be settled."""
@@ -163,6 +173,12 @@ class DocumentStore(Protocol):
 
     async def register_roots(self, roots: list[tuple[str, str, str]]) -> None:
         """Record (id, collection, path) of the configured roots."""
+
+    async def root_identities(self) -> dict[str, str]:
+        """The identity recorded for each registered root that has one (``RootIdentity``)."""
+
+    async def record_root_identity(self, root_id: str, identity: str) -> None:
+        """Record a registered root's identity (replacing the one recorded)."""
 
     async def mark_pending(self, root_id: str, path: str) -> int:
         """Create or reset the file's row to ``pending`` (an explicit ingest); return its id."""

@@ -45,6 +45,16 @@ class RootConfig(BaseModel):
     # None: decided from the filesystem type (polling on network and FUSE mounts).
     force_polling: bool | None = None
     git: bool = False
+    # A file or folder that must exist at the root for it to count as mounted (optional, so
+    # read-only roots work without one): an extra guard besides the root's recorded identity.
+    marker: str | None = Field(default=None, pattern=r"^[^/\x00]+$")
+
+    @field_validator("marker")
+    @classmethod
+    def _marker_is_a_name(cls, value: str | None) -> str | None:
+        if value in (".", ".."):
+            raise ValueError("marker must name a file or folder inside the root")
+        return value
 
     @property
     def collection_name(self) -> str:
@@ -124,6 +134,13 @@ class Settings(BaseSettings):
     delivery_renew_s: float = Field(default=900.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_base_delay_s: float = Field(default=1.0, gt=0)
+    # Work for a root that is unavailable (unmounted, missing) waits this long between looks,
+    # without spending attempts.
+    hold_delay_s: float = Field(default=30.0, gt=0)
+    # An extraction whose commit failed (the database went away) is kept, by content, for the
+    # message's return: a bounded time and a bounded size, then it is done again if needed.
+    kept_extractions_s: float = Field(default=3600.0, gt=0)
+    kept_extractions_bytes: int = Field(default=256 << 20, ge=0)
     cache_ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
 
     # The OS watch groups a burst's events for this long at most before handing them over:

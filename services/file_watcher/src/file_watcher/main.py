@@ -37,7 +37,7 @@ async def serve_with(
         PublisherFactory.over(settings, broker),
         started,
         checks={"broker": broker.connected},
-        baseline=None if broker.durable else backends.store.signatures,
+        baseline=None if broker.durable else backends.store,
     )
 
 

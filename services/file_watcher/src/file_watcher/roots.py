@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,8 +11,8 @@ from file_watcher.gitinfo import git_source
 from file_watcher.known import KnownFiles
 from file_watcher.state import PublishedState, WatcherState
 from fileflow_core import metrics
-from fileflow_core.errors import ConfigError
 from fileflow_core.mounts import detect_filesystem, needs_polling
+from fileflow_core.roots import RootIdentity, identify, unavailable_reason
 from fileflow_core.settings import RootConfig
 
 log = logging.getLogger(__name__)
@@ -29,6 +28,8 @@ class WatchedRoot:
     filesystem: str | None = None
     known: KnownFiles = field(default_factory=KnownFiles)
     source: dict[str, str] | None = None
+    # What the root was when first scanned; None until then.
+    identity: RootIdentity | None = None
 
     @property
     def id(self) -> str:
@@ -42,33 +43,40 @@ class WatchedRoot:
         prefix = folder + "/"
         return [path for path in self.known if path.startswith(prefix)]
 
+    def unavailable_reason(self) -> str | None:
+        """Why the root cannot testify about its files now (gone, unmounted, another folder
+        in its place), or None when it can. A root whose record holds no file yet takes the
+        folder now there as its own: there is nothing a wrong folder could wipe."""
+        reason = unavailable_reason(self.id, self.path, self.identity, self.config.marker)
+        if reason is not None and self.identity is not None and not self.known:
+            self.identity = None
+            reason = unavailable_reason(self.id, self.path, None, self.config.marker)
+        return reason
+
     def is_present(self) -> bool:
-        """False when the root folder itself is gone (an unmounted share, a removed disk)."""
-        return self.path.is_dir()
+        return self.unavailable_reason() is None
+
+    async def record_identity_if_new(self) -> None:
+        """On the first scan of an available root: what it is, from now on."""
+        if self.identity is None:
+            self.identity = identify(self.path)
+            await self.state.record_identity(self.identity)
+            log.info(
+                "root identity recorded",
+                extra={"root": self.id, "identity": self.identity.describe()},
+            )
 
     def refresh_source(self) -> None:
         if self.config.git:
             self.source = git_source(self.path)
 
 
-def check_root_folder(config: RootConfig) -> Path:
-    """The root's resolved folder, or a ConfigError saying what is wrong with it."""
-    path = config.path.expanduser()
-    if not path.exists():
-        raise ConfigError(f"root {config.id!r}: {path} does not exist (check FILEFLOW_ROOTS)")
-    if not path.is_dir():
-        raise ConfigError(f"root {config.id!r}: {path} is not a directory (check FILEFLOW_ROOTS)")
-    if not os.access(path, os.R_OK | os.X_OK):
-        raise ConfigError(f"root {config.id!r}: {path} is not readable by this user")
-    return path.resolve()
-
-
 def open_root(
     config: RootConfig, state_dir: Path, queue: str, state: PublishedState | None = None
 ) -> WatchedRoot:
-    """Open a root; what was published comes from ``state``, by default the watcher's own
-    record in ``state_dir``."""
-    path = check_root_folder(config)
+    """Open a root, present or not (an absent one is waited for); what was published comes from
+    ``state``, by default the watcher's own record in ``state_dir``."""
+    path = config.path.expanduser().resolve()
     filesystem = detect_filesystem(path)
     polling = (
         config.force_polling if config.force_polling is not None else needs_polling(filesystem)
@@ -83,10 +91,11 @@ def open_root(
         polling=polling,
         filesystem=filesystem,
         known=state.load(),
+        identity=state.recorded_identity(),
     )
     root.refresh_source()
     metrics.WATCH_POLLING.labels(root=config.id).set(1 if polling else 0)
-    metrics.ROOT_PRESENT.labels(root=config.id).set(1)
+    metrics.ROOT_PRESENT.labels(root=config.id).set(1 if root.is_present() else 0)
     log.info(
         "watching root",
         extra={

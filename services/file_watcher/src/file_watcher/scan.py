@@ -25,14 +25,6 @@ def signature_of(stat_result: os.stat_result) -> Signature:
     return Signature(stat_result.st_size, stat_result.st_mtime_ns, stat_result.st_ino)
 
 
-def is_utf8(relative: str) -> bool:
-    try:
-        relative.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def scan_tree(
     root: Path, path_filter: PathFilter, *, recursive: bool = True, start: str = ""
 ) -> Iterator[tuple[str, Signature]]:
@@ -44,18 +36,14 @@ def scan_tree(
             entries = os.scandir(root / relative_dir if relative_dir else root)
         except OSError as exc:
             log.warning(
-                "cannot list folder, skipped", extra={"dir": relative_dir, "reason": repr(exc)}
+                "cannot list folder, skipped",
+                extra={"root": str(root), "dir": relative_dir, "reason": exc.strerror},
             )
             continue
         with entries:
             for entry in entries:
+                # A name that is not UTF-8 comes with surrogates for its bytes, and is kept so.
                 relative = f"{relative_dir}/{entry.name}" if relative_dir else entry.name
-                if not is_utf8(relative):
-                    log.warning(
-                        "file name is not valid UTF-8, skipped; rename it to ingest it",
-                        extra={"path": ascii(relative)},
-                    )
-                    continue
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         if recursive and path_filter.accepts_dir(relative):

@@ -12,8 +12,9 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import watchfiles
 
@@ -21,7 +22,7 @@ from file_watcher.bursts import BurstWatch
 from file_watcher.memory import LARGE_BACKLOG, release_free_memory
 from file_watcher.outbox import Change, Outbox
 from file_watcher.roots import WatchedRoot, open_root
-from file_watcher.scan import Signature, is_utf8, scan_tree, signature_of
+from file_watcher.scan import Signature, scan_tree, signature_of
 from file_watcher.settle import Settler
 from file_watcher.state import StoredBaseline
 from fileflow_core import metrics
@@ -30,14 +31,26 @@ from fileflow_core.http import ReadinessCheck, ops_app, serving
 from fileflow_core.messages import FileEvent, Operation
 from fileflow_core.paths import relative_to_root
 from fileflow_core.ports import EventPublisher
+from fileflow_core.roots import RootIdentity
 from fileflow_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 PublisherFactory = Callable[[], Awaitable[EventPublisher]]
-# (size, mtime_ns, inode) per path of one root, as the document store holds them.
-Baseline = Callable[[str], Awaitable[dict[str, tuple[int, int, int]]]]
+
+
+class Baseline(Protocol):
+    """What the document store knows of the roots (a ``DocumentStore`` is one)."""
+
+    async def signatures(self, root_id: str) -> dict[str, tuple[int, int, int]]:
+        """(size, mtime_ns, inode) per path of one root, as the store holds them."""
+
+    async def root_identities(self) -> dict[str, str]: ...
+
+    async def record_root_identity(self, root_id: str, identity: str) -> None: ...
+
+
 MAX_PUBLISH_BACKOFF_S = 30.0
 # A catch-up compares this many files a thread call, and waits until no more than
 # PACED_BACKLOG changes are pending before the next slice (see ``Watcher.catch_up``).
@@ -48,7 +61,11 @@ PACED_BACKLOG = 1_000
 # modified), one moved in is one: a burst of 10,000 files, or a steady stream of a few thousand
 # a second, stays live.
 LIVE_BURST_EVENTS = 25_000
+# What watchfiles says of a file name that is not UTF-8 (it cannot report one).
+UNDECODABLE = "Unable to decode path"
 FOLDER_RECHECK_S = 1.0
+# How often a root's availability is looked at while it is watched, or waited for.
+ROOT_CHECK_S = 2.0
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -99,7 +116,7 @@ class Watcher:
         self._drained = asyncio.Event()
         self._room = asyncio.Event()  # set whenever the publish loop has sent a batch
         self._publishing = True  # False while publishing fails
-        self._vanished: set[str] = set()
+        self._unavailable: dict[str, str] = {}  # root id -> why, while it is
         self._sending: dict[Key, Change] = {}
         self._scheduled: set[tuple[str, str, str]] = set()
         self._bursts = {root.id: BurstWatch() for root in roots}
@@ -180,9 +197,10 @@ class Watcher:
         root = self._roots[key[0]]
         published = self._last_published(root, key)
         if signature is None:
-            if not root.is_present():
+            reason = root.unavailable_reason()
+            if reason is not None:
                 # An unmounted share looks like every file deleted: hold, never empty the root.
-                self._report_vanished(root)
+                self._report_unavailable(root, reason)
                 return
             known = published is not None or key in self._outbox
             if known and self._outbox.put(key, Change.seen_now(Operation.DELETE), live=live):
@@ -245,15 +263,30 @@ class Watcher:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _report_vanished(self, root: WatchedRoot) -> None:
-        if root.id not in self._vanished:
-            self._vanished.add(root.id)
+    def _report_unavailable(self, root: WatchedRoot, reason: str) -> None:
+        if root.id not in self._unavailable:
             metrics.ROOT_PRESENT.labels(root=root.id).set(0)
             log.error(
-                "root folder vanished; its files are NOT marked deleted. Remount it and "
-                "fileflow catches up",
-                extra={"root": root.id, "path": str(root.path)},
+                "root unavailable; its files are NOT marked deleted. fileflow waits for it and "
+                "catches up when it is back",
+                extra={"root": root.id, "path": str(root.path), "reason": reason},
             )
+        self._unavailable[root.id] = reason
+
+    def _report_available(self, root: WatchedRoot) -> None:
+        if self._unavailable.pop(root.id, None) is not None:
+            metrics.ROOT_PRESENT.labels(root=root.id).set(1)
+            log.info("root available again; catching up", extra={"root": root.id})
+
+    def unavailable_roots(self) -> dict[str, str]:
+        """Why each root that cannot be watched now cannot, for readiness."""
+        for root in self._roots.values():
+            reason = root.unavailable_reason()
+            if reason is None:
+                self._report_available(root)
+            else:
+                self._report_unavailable(root, reason)
+        return dict(self._unavailable)
 
     # --- catch-up -----------------------------------------------------------------------------
 
@@ -265,13 +298,12 @@ class Watcher:
         never holds them all pending, whose small objects would otherwise stay scattered among
         the ones kept for good, so that the heap would keep its peak size. Never await this
         from the publish loop, which it waits for."""
-        if not root.is_present():
-            self._report_vanished(root)
+        reason = root.unavailable_reason()
+        if reason is not None:
+            self._report_unavailable(root, reason)
             return 0
-        if root.id in self._vanished:
-            self._vanished.discard(root.id)
-            metrics.ROOT_PRESENT.labels(root=root.id).set(1)
-            log.info("root folder is back; catching up", extra={"root": root.id})
+        self._report_available(root)
+        await root.record_identity_if_new()
         root.refresh_source()
         started = time.perf_counter()
         scanning_s = 0.0
@@ -355,36 +387,79 @@ class Watcher:
     # --- live watch ---------------------------------------------------------------------------
 
     async def watch(self, root: WatchedRoot) -> None:
-        """Watch ``root`` until stopped; if the watch ends (root vanished, watcher error) wait
-        for the folder, catch up what was missed, and watch again."""
+        """Watch ``root`` until stopped. While it is unavailable (missing, unmounted, another
+        folder in its place) wait for it; whenever it comes back or the watch ends, catch up
+        with what was missed and watch again."""
+        first = True
         while not self._watch_stop.is_set():
+            was_available = root.is_present()
+            if not await self._until_available(root):
+                return
+            if not (first and was_available):
+                # The start's catch-up covered a root available then; anything else was missed.
+                await self.catch_up(root)
+            first = False
             try:
                 await self._watch_once(root)
             except Exception as exc:  # the watch must outlive anything the OS or library does
                 for error in _leaves(exc):
                     if isinstance(error, OSError):
                         raise_if_watch_limit(error, root)
-                # e.g. watchfiles cannot decode a file name that is not UTF-8: such a file is
-                # reported by the scan and skipped; the watch goes on.
+                if any(UNDECODABLE in str(error) for error in _leaves(exc)):
+                    # watchfiles cannot report a name that is not UTF-8; the scan can.
+                    log.info(
+                        "a file name that is not UTF-8 ended the OS watch; a catch-up scan "
+                        "finds it, and the watch starts again",
+                        extra={"root": root.id},
+                    )
+                    continue
                 log.warning(
                     "watch failed; restarting it after a catch-up scan",
                     extra={"root": root.id, "reason": "; ".join(map(repr, _leaves(exc)))},
                 )
-            if self._watch_stop.is_set():
-                return
-            await asyncio.sleep(1.0)
-            if root.is_present():
-                await self.catch_up(root)
-            else:
-                self._report_vanished(root)
+                await self._sleep_unless_stopped(1.0)
+
+    async def _until_available(self, root: WatchedRoot) -> bool:
+        """Wait until the root is available; False when the watcher stops first."""
+        while (reason := root.unavailable_reason()) is not None:
+            self._report_unavailable(root, reason)
+            if await self._sleep_unless_stopped(ROOT_CHECK_S):
+                return False
+        return not self._watch_stop.is_set()
+
+    async def _sleep_unless_stopped(self, seconds: float) -> bool:
+        """Sleep; True when the watcher stopped meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._watch_stop.wait(), seconds)
+        return self._watch_stop.is_set()
 
     async def _watch_once(self, root: WatchedRoot) -> None:
+        """One OS watch of the root, until the watcher stops or the root becomes unavailable
+        (an unmounted share sends no events: it is looked at every ``ROOT_CHECK_S``)."""
+        ended = asyncio.Event()
+
+        async def end_when_unavailable() -> None:
+            while not await self._sleep_unless_stopped(ROOT_CHECK_S):
+                reason = root.unavailable_reason()
+                if reason is not None:
+                    self._report_unavailable(root, reason)
+                    break
+            ended.set()
+
+        monitor = asyncio.create_task(end_when_unavailable(), name=f"root-check:{root.id}")
+        try:
+            await self._watch_until(root, ended)
+        finally:
+            monitor.cancel()
+            await asyncio.gather(monitor, return_exceptions=True)
+
+    async def _watch_until(self, root: WatchedRoot, ended: asyncio.Event) -> None:
         async for changes in watchfiles.awatch(
             root.path,
             watch_filter=None,
             debounce=self._settings.debounce_ms,
             step=50,
-            stop_event=self._watch_stop,
+            stop_event=ended,
             recursive=root.config.recursive,
             force_polling=root.polling,
             poll_delay_ms=self._settings.poll_interval_ms,
@@ -411,16 +486,7 @@ class Watcher:
                     continue
                 if (root.id, relative) in self._settler:
                     metrics.EVENTS_COALESCED.labels(root=root.id).inc()
-                if not is_utf8(relative):
-                    metrics.EVENTS_FILTERED.labels(root=root.id).inc()
-                    log.warning(
-                        "file name is not valid UTF-8, skipped; rename it to ingest it",
-                        extra={"root": root.id, "path": ascii(relative)},
-                    )
-                    continue
                 self.observe(root, relative, now, real_folders)
-            if not root.is_present():
-                return
 
     async def reconcile_loop(self) -> None:
         """The safety net: a periodic catch-up finds anything the notifications missed."""
@@ -595,6 +661,10 @@ class Watcher:
             task.cancel()
 
 
+async def _record_identity(baseline: Baseline, root_id: str, identity: RootIdentity) -> None:
+    await baseline.record_root_identity(root_id, identity.encode())
+
+
 async def run_watcher(
     settings: Settings,
     stop: asyncio.Event,
@@ -613,11 +683,17 @@ async def run_watcher(
     if not settings.roots:
         raise TransientError("no roots to watch: set FILEFLOW_ROOTS or name folders")
     roots = []
+    identities = await baseline.root_identities() if baseline is not None else {}
     for config in settings.roots:
         state = None
         if baseline is not None:
-            stored = await baseline(config.id)
-            state = StoredBaseline({path: Signature(*sig) for path, sig in stored.items()})
+            stored = await baseline.signatures(config.id)
+            recorded = identities.get(config.id)
+            state = StoredBaseline(
+                {path: Signature(*sig) for path, sig in stored.items()},
+                None if recorded is None else RootIdentity.decode(recorded),
+                partial(_record_identity, baseline, config.id),
+            )
         roots.append(open_root(config, settings.state_dir, settings.queue_name, state))
     watcher = Watcher(settings, roots, publisher_factory)
     tasks = [
@@ -627,10 +703,11 @@ async def run_watcher(
     ]
     tasks += [asyncio.create_task(watcher.watch(root), name=f"watch:{root.id}") for root in roots]
 
-    async def roots_present() -> bool:
-        return all(root.is_present() for root in roots)
+    async def roots_available() -> bool | str:
+        unavailable = watcher.unavailable_roots()
+        return True if not unavailable else "; ".join(f"{k}: {v}" for k, v in unavailable.items())
 
-    app = ops_app("file_watcher", {**(checks or {}), "roots": roots_present})
+    app = ops_app("file_watcher", {**(checks or {}), "roots": roots_available})
     exits = contextlib.AsyncExitStack()
     try:
         port = await exits.enter_async_context(

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
 from file_watcher.known import KnownFiles
 from file_watcher.scan import Signature
+from fileflow_core.paths import path_bytes, path_from_bytes
+from fileflow_core.roots import RootIdentity
+
+# 2: paths are stored as their bytes (a name need not be UTF-8).
+STATE_VERSION = 2
 
 
 class PublishedState(Protocol):
-    """What the catch-up scan compares the disk with, and where confirmed publishes go."""
+    """What the catch-up scan compares the disk with, where confirmed publishes go, and the
+    root's identity when it was first scanned."""
 
     def load(self) -> KnownFiles: ...
 
     def apply(self, present: Iterable[tuple[str, Signature]], deleted: Iterable[str]) -> None: ...
+
+    def recorded_identity(self) -> RootIdentity | None: ...
+
+    async def record_identity(self, identity: RootIdentity) -> None: ...
 
     def close(self) -> None: ...
 
@@ -31,14 +41,29 @@ class StoredBaseline:
     reads the store again, so whatever was still queued when the process ended is sent again.
     """
 
-    def __init__(self, known: dict[str, Signature]) -> None:
+    def __init__(
+        self,
+        known: dict[str, Signature],
+        identity: RootIdentity | None = None,
+        save_identity: Callable[[RootIdentity], Awaitable[None]] | None = None,
+    ) -> None:
         self._known = known
+        self._identity = identity
+        self._save_identity = save_identity
 
     def load(self) -> KnownFiles:
         return KnownFiles(self._known.items())
 
     def apply(self, present: Iterable[tuple[str, Signature]], deleted: Iterable[str]) -> None:
         return None
+
+    def recorded_identity(self) -> RootIdentity | None:
+        return self._identity
+
+    async def record_identity(self, identity: RootIdentity) -> None:
+        self._identity = identity
+        if self._save_identity is not None:
+            await self._save_identity(identity)
 
     def close(self) -> None:
         return None
@@ -55,21 +80,32 @@ class WatcherState:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS known (path TEXT PRIMARY KEY, size INTEGER,"
+            "CREATE TABLE IF NOT EXISTS known (path BLOB PRIMARY KEY, size INTEGER,"
             " mtime_ns INTEGER, inode INTEGER) WITHOUT ROWID"
         )
-        identity = f"{root_path.resolve()}|{queue}"
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
-        if row is None or row[0] != identity:
+        if (self._meta("version") or "1") != str(STATE_VERSION):
+            # Paths were text: the same bytes now (a name that is not UTF-8 needs them).
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute("UPDATE known SET path = CAST(path AS BLOB)")
+                self._set_meta("version", str(STATE_VERSION))
+        where = f"{root_path.resolve()}|{queue}"
+        if self._meta("identity") != where:
             # Another folder or queue under the same id: what was known does not apply.
             self._db.execute("DELETE FROM known")
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('identity', ?)", (identity,)
-            )
+            self._db.execute("DELETE FROM meta WHERE key = 'root_identity'")
+            self._set_meta("identity", where)
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def load(self) -> KnownFiles:
         return KnownFiles(
-            (row[0], Signature(row[1], row[2], row[3]))
+            (path_from_bytes(row[0]), Signature(row[1], row[2], row[3]))
             for row in self._db.execute("SELECT path, size, mtime_ns, inode FROM known")
         )
 
@@ -78,9 +114,18 @@ class WatcherState:
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT OR REPLACE INTO known (path, size, mtime_ns, inode) VALUES (?, ?, ?, ?)",
-                ((path, *sig) for path, sig in present),
+                ((path_bytes(path), *sig) for path, sig in present),
             )
-            self._db.executemany("DELETE FROM known WHERE path = ?", ((p,) for p in deleted))
+            self._db.executemany(
+                "DELETE FROM known WHERE path = ?", ((path_bytes(p),) for p in deleted)
+            )
+
+    def recorded_identity(self) -> RootIdentity | None:
+        text = self._meta("root_identity")
+        return None if text is None else RootIdentity.decode(text)
+
+    async def record_identity(self, identity: RootIdentity) -> None:
+        self._set_meta("root_identity", identity.encode())
 
     def close(self) -> None:
         self._db.close()

@@ -8,12 +8,19 @@ import logging
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from fileflow_core import metrics
-from fileflow_core.errors import MessageDecodeError, PermanentError, TransientError
+from fileflow_core.errors import (
+    MessageDecodeError,
+    PermanentError,
+    RootUnavailableError,
+    StoreUnavailableError,
+    TransientError,
+)
 from fileflow_core.messages import BatchEntry, FileEvent, decode_message
 from fileflow_core.models import FileObservation
 from fileflow_core.ports import Delivery, DocumentStore
 from ingestor import faults
 from ingestor.handle import FileHandler, Result
+from ingestor.outage import StoreOutage
 from ingestor.pathlocks import KeyedLocks
 
 log = logging.getLogger(__name__)
@@ -24,6 +31,7 @@ _RETRIED = metrics.MESSAGES.labels(outcome="retried")
 _REQUEUED = metrics.MESSAGES.labels(outcome="requeued")
 _RENEWED = metrics.MESSAGES.labels(outcome="renewed")
 _DEAD_LETTERED = metrics.MESSAGES.labels(outcome="dead_lettered")
+_POSTPONED = metrics.MESSAGES.labels(outcome="postponed")
 _FILES_DONE = {result: metrics.FILES_DONE.labels(result=result.value) for result in Result}
 
 
@@ -36,11 +44,13 @@ class DeliveryProcessor:
         store: DocumentStore,
         concurrency: int,
         *,
+        outage: StoreOutage | None = None,
         failure_record_timeout_s: float = 60.0,
         renew_after_s: float = 900.0,
     ) -> None:
         self._handler = handler
         self._store = store
+        self.outage = outage
         self._slots = asyncio.Semaphore(concurrency)
         self._locks = KeyedLocks()
         self._active: set[asyncio.Task[None]] = set()
@@ -105,7 +115,8 @@ class DeliveryProcessor:
     async def _process_event(self, event: FileEvent, delivery: Delivery) -> None:
         _CONSUMED.inc()
         async with self._locks.hold((event.root_id, event.path)), self._slots:
-            if self._stopping:
+            if self._stopping or (self.outage is not None and self.outage.paused):
+                # Handed back untouched: no attempt is spent while the store is down.
                 await delivery.requeue()
                 _REQUEUED.inc()
                 return
@@ -123,6 +134,18 @@ class DeliveryProcessor:
     async def _settle(self, event: FileEvent, delivery: Delivery) -> None:
         try:
             result = await self._handler.handle(event, delivery.attempt, renewed=delivery.renewed)
+        except RootUnavailableError as exc:
+            await delivery.postpone(str(exc))
+            _POSTPONED.inc()
+            return
+        except StoreUnavailableError as exc:
+            if self.outage is None:
+                await self._retry(event, delivery, str(exc))
+                return
+            await self.outage.report(str(exc))
+            await delivery.requeue()
+            _REQUEUED.inc()
+            return
         except PermanentError as exc:
             log.error(
                 "event dead-lettered",

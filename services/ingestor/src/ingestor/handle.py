@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from fileflow_core import metrics
-from fileflow_core.errors import ContentMissingError, PermanentError
+from fileflow_core.errors import ContentMissingError, PermanentError, TransientError
 from fileflow_core.messages import FileEvent
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.mounts import detect_filesystem, is_local
@@ -23,9 +23,11 @@ from fileflow_core.ports import DocumentStore, SeenHashCache
 from fileflow_core.settings import Settings
 from ingestor.extract import Extractor, unextracted
 from ingestor.grouped import GroupedSeen, GroupedWrites
+from ingestor.kept import KeptExtractions
 from ingestor.pathlocks import KeyedLocks
 from ingestor.read import FileDigest, GroupedReads, NotARegularFile, read_and_hash
 from ingestor.recent import RecentSet
+from ingestor.roots import RootGuard
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class FileHandler:
     store: DocumentStore
     cache: SeenHashCache
     extractor: Extractor
+    roots: RootGuard
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _contents_in_progress: KeyedLocks = field(default_factory=KeyedLocks)
     # Large files read in big chunks, a few at a time: bytes in flight stay bounded.
@@ -66,10 +69,14 @@ class FileHandler:
     _inline_roots: dict[str, bool] = field(default_factory=dict)
     _writes: GroupedWrites = field(init=False)
     _seen: GroupedSeen = field(init=False)
+    _kept: KeptExtractions = field(init=False)
 
     def __post_init__(self) -> None:
         self._writes = GroupedWrites(self.store)
         self._seen = GroupedSeen(self.cache)
+        self._kept = KeptExtractions(
+            self.settings.kept_extractions_s, self.settings.kept_extractions_bytes
+        )
 
     def _reads_inline(self, root_id: str) -> bool:
         """Small files of a root on a local filesystem are read on the event loop when their
@@ -104,8 +111,7 @@ class FileHandler:
                 partial(self._reads.locate_and_read, inline=self._reads_inline(event.root_id)),
             )
         except (FileNotFoundError, NotADirectoryError):
-            await self.store.record_deleted(base)
-            return Result.DELETED
+            return await self._record_missing(event, base)
         except NotARegularFile as exc:
             # Symlinks, FIFOs, sockets and devices are never opened nor ingested.
             log.info(
@@ -146,13 +152,29 @@ class FileHandler:
                 return await self._store(
                     observation, None, path, digest, attempt=attempt, reprocess=False
                 )
-            if digest.data is None:
-                # A large file can take a while to parse: show it as in progress meanwhile.
-                await self.store.record_processing(observation, attempts=attempt)
-            content = await self._extract(path, digest)
+            content = self._kept.take(digest.sha256)
+            if content is None:
+                if digest.data is None:
+                    # A large file can take a while to parse: show it as in progress meanwhile.
+                    await self.store.record_processing(observation, attempts=attempt)
+                content = await self._extract(path, digest)
             return await self._store(
                 observation, content, path, digest, attempt=attempt, reprocess=event.reprocess
             )
+
+    async def _record_missing(self, event: FileEvent, base: FileObservation) -> Result:
+        """A file that is not there is deleted only if its root can say so: present, and the
+        folder it was (an unmounted share looks like a root whose files are all gone)."""
+        self.roots.ensure_available(event.root_id)
+        try:
+            # The root was away while the file was looked for, and is back already.
+            os.lstat(self.locate(event))
+        except (FileNotFoundError, NotADirectoryError):
+            await self.store.record_deleted(base)
+            return Result.DELETED
+        except OSError:
+            pass
+        raise TransientError("the file was there again when checked twice; looking again")
 
     async def _already_stored(self, root_id: str, relative: str, path: Path) -> bool:
         """For a renewed copy: the first delivery usually finished the work; a matching stored
@@ -181,14 +203,14 @@ class FileHandler:
         started = time.perf_counter()
         write = PresentWrite(observation, digest.sha256, content, attempt, reprocess)
         try:
-            written = await self._writes.record_present(write)
+            written = await self._write_keeping(write)
         except ContentMissingError:
             # The cache remembered a content this database does not hold (a reset database):
             # the database is the truth, so extract after all.
             metrics.CACHE_LOOKUPS.labels(result="stale").inc()
             self._recent.discard(digest.sha256)
             content = await self._extract(path, digest)
-            written = await self._writes.record_present(
+            written = await self._write_keeping(
                 PresentWrite(observation, digest.sha256, content, attempt)
             )
         STORE_DURATION.observe(time.perf_counter() - started)
@@ -198,6 +220,15 @@ class FileHandler:
             self._recent.add(digest.sha256)
             self._seen.mark_seen_soon(digest.sha256)
         return Result.STORED if written else Result.UNCHANGED
+
+    async def _write_keeping(self, write: PresentWrite) -> bool:
+        """Write; if that fails, keep the extraction for the message's next attempt."""
+        try:
+            return await self._writes.record_present(write)
+        except (TransientError, asyncio.CancelledError):
+            if write.content is not None:
+                self._kept.keep(write.content)
+            raise
 
     async def _extract(self, path: Path, digest: FileDigest) -> ContentInfo:
         if digest.size > self.settings.extract_max_bytes:

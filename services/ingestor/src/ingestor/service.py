@@ -13,6 +13,8 @@ from ingestor.api import add_ingest_routes
 from ingestor.consume import DeliveryProcessor
 from ingestor.extract import Extractor, PoolExtractor
 from ingestor.handle import FileHandler
+from ingestor.outage import StoreOutage
+from ingestor.roots import RootGuard
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ async def run_ingestor(
     With ``backends`` the caller owns them (and closes them); without, the ingestor opens the
     real ones and closes them when it stops.
     """
+    RootGuard.check_present(settings.roots)
     owned = backends is None
     if backends is None:
         backends = await open_backends(
@@ -53,17 +56,28 @@ async def _consume(
     await store.register_roots(
         [(root.id, root.collection_name, str(root.path)) for root in settings.roots]
     )
+    roots = await RootGuard.open(settings.roots, store)
     extractor = extractor or PoolExtractor(settings)
-    handler = FileHandler(settings, store, backends.cache, extractor)
-    processor = DeliveryProcessor(
-        handler, store, settings.concurrency, renew_after_s=settings.delivery_renew_s
-    )
+    handler = FileHandler(settings, store, backends.cache, extractor, roots)
     consumer = broker.consumer(prefetch=settings.effective_prefetch)
+    outage = StoreOutage(consumer, store.ping)
+    processor = DeliveryProcessor(
+        handler,
+        store,
+        settings.concurrency,
+        outage=outage,
+        renew_after_s=settings.delivery_renew_s,
+    )
     try:
         publisher = await broker.publisher(
             window=settings.publish_window, timeout_s=settings.publish_timeout_s
         )
-        app = api_app("ingestor", backends.checks, optional=backends.optional_checks)
+
+        async def consuming() -> bool | str:
+            return outage.describe() or True
+
+        checks = {**backends.checks, "roots": roots.readiness, "consuming": consuming}
+        app = api_app("ingestor", checks, optional=backends.optional_checks)
         add_ingest_routes(app, settings, store, publisher)
         async with serving(app, settings.http_host, settings.ingestor_http_port) as port:
             await consumer.start(processor)
@@ -80,6 +94,7 @@ async def _consume(
                 started.set()
             await stop.wait()
             log.info("ingestor stopping: draining in-flight files")
+            await outage.close()
             await consumer.stop()
             cancelled = await processor.drain(settings.drain_timeout_s)
             if cancelled:
@@ -88,7 +103,7 @@ async def _consume(
                     extra={"cancelled": cancelled},
                 )
     finally:
-        await _close_quietly(consumer.close(), extractor.close())
+        await _close_quietly(outage.close(), consumer.close(), extractor.close())
     log.info("ingestor stopped")
     return processor
 

@@ -170,6 +170,12 @@ class MemoryDelivery:
         )
         await self._settle()
 
+    async def postpone(self, reason: str) -> None:
+        if self.settled:
+            return
+        self._broker.hold(self._copy({ATTEMPT_HEADER: self.attempt, ERROR_HEADER: reason[:1000]}))
+        await self._settle()
+
     async def requeue(self) -> None:
         if self.settled:
             return
@@ -213,11 +219,20 @@ class MemoryConsumer:
         self._broker = broker
         self._slots = asyncio.Semaphore(prefetch)
         self._dispatcher: asyncio.Task[None] | None = None
+        self._handler: DeliveryHandler | None = None
         self._handling: set[asyncio.Task[None]] = set()
         self._unsettled: set[MemoryDelivery] = set()
 
     async def start(self, handler: DeliveryHandler) -> None:
+        self._handler = handler
         self._dispatcher = asyncio.create_task(self._dispatch(handler), name="memory-consumer")
+
+    async def pause(self) -> None:
+        await self.stop()
+
+    async def resume(self) -> None:
+        if self._dispatcher is None and self._handler is not None:
+            await self.start(self._handler)
 
     async def _dispatch(self, handler: DeliveryHandler) -> None:
         while True:
@@ -276,13 +291,23 @@ class MemoryBroker:
 
     def delay(self, message: Message, failed_attempt: int) -> None:
         """Re-enqueue after the backoff of ``failed_attempt``, like the retry queues' TTL."""
+        self._later(
+            message,
+            self.topology.retry_delay_s(failed_attempt),
+            self.topology.retry_queue(failed_attempt),
+        )
 
+    def hold(self, message: Message) -> None:
+        """Re-enqueue after the hold delay, like the hold queue's TTL."""
+        self._later(message, self.topology.hold_delay_s, self.topology.hold_queue)
+
+    def _later(self, message: Message, delay_s: float, queue: str) -> None:
         async def later() -> None:
-            await asyncio.sleep(self.topology.retry_delay_s(failed_attempt))
+            await asyncio.sleep(delay_s)
             await self.queue.give_back(message)
 
-        task = asyncio.create_task(later(), name="memory-retry")
-        self._delayed[task] = self.topology.retry_queue(failed_attempt)
+        task = asyncio.create_task(later(), name=f"memory-{queue}")
+        self._delayed[task] = queue
         task.add_done_callback(lambda done: self._delayed.pop(done, None))
 
     async def publisher(
@@ -299,6 +324,7 @@ class MemoryBroker:
     async def queue_depths(self) -> dict[str, int]:
         depths = {self.topology.work_queue: len(self.queue)}
         depths |= {name: 0 for name, _ in self.topology.retry_queues}
+        depths[self.topology.hold_queue] = 0
         for name in self._delayed.values():
             depths[name] = depths.get(name, 0) + 1
         depths[self.topology.dead_queue] = len(self.dead)

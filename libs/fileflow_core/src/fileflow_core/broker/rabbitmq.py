@@ -70,7 +70,7 @@ async def declare_topology(
 ) -> AbstractRobustQueue:
     """Declare every queue (idempotent) and return the work queue."""
     await channel.declare_queue(topology.dead_queue, durable=True)
-    for name, delay_s in topology.retry_queues:
+    for name, delay_s in [*topology.retry_queues, (topology.hold_queue, topology.hold_delay_s)]:
         await channel.declare_queue(name, durable=True, arguments=topology.retry_arguments(delay_s))
     return await channel.declare_queue(
         topology.work_queue, durable=True, arguments=topology.work_arguments()
@@ -226,6 +226,11 @@ class RabbitDelivery:
             self._topology.dead_queue, {ATTEMPT_HEADER: self.attempt, ERROR_HEADER: reason[:1000]}
         )
 
+    async def postpone(self, reason: str) -> None:
+        await self.forward(
+            self._topology.hold_queue, {ATTEMPT_HEADER: self.attempt, ERROR_HEADER: reason[:1000]}
+        )
+
     async def requeue(self) -> None:
         if self.settled:
             return
@@ -277,6 +282,7 @@ class RabbitConsumer:
         self._channel: AbstractRobustChannel | None = None
         self._queue: AbstractRobustQueue | None = None
         self._tag: str | None = None
+        self._on_message: Callable[[AbstractIncomingMessage], Awaitable[None]] | None = None
 
     async def start(self, handler: DeliveryHandler) -> None:
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -288,7 +294,21 @@ class RabbitConsumer:
         async def on_message(message: AbstractIncomingMessage) -> None:
             await handler(RabbitDelivery(message, channel, self._topology))
 
+        self._on_message = on_message
         self._tag = await self._queue.consume(on_message, no_ack=False)
+
+    async def pause(self) -> None:
+        await self.stop()
+
+    async def resume(self) -> None:
+        if self._queue is None or self._on_message is None or self._tag is not None:
+            return
+        try:
+            self._tag = await self._queue.consume(self._on_message, no_ack=False)
+        except BROKER_ERRORS as exc:
+            raise TransientError(
+                f"cannot consume from {self._topology.work_queue}: {exc!r}"
+            ) from exc
 
     async def stop(self) -> None:
         if self._queue is not None and self._tag is not None:
@@ -344,6 +364,7 @@ class RabbitBroker:
         names = [
             self.topology.work_queue,
             *(name for name, _ in self.topology.retry_queues),
+            self.topology.hold_queue,
             self.topology.dead_queue,
         ]
         depths: dict[str, int] = {}

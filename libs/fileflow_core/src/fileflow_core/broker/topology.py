@@ -20,13 +20,20 @@ def attempt_of(headers: Mapping[str, Any] | None) -> int:
     return value if isinstance(value, int) and value >= 1 else 1
 
 
+# A message for a root that is unavailable waits this long, attempts untouched, before it is
+# looked at again (the root may be back: a share remounted, a volume attached).
+HOLD_DELAY_S = 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class Topology:
-    """The work queue, one delay queue per backoff step, and the dead-letter queue."""
+    """The work queue, one delay queue per backoff step, a hold queue for work that waits on
+    an outage, and the dead-letter queue."""
 
     work_queue: str
     max_attempts: int
     retry_base_delay_s: float
+    hold_delay_s: float = HOLD_DELAY_S
 
     @property
     def dead_queue(self) -> str:
@@ -40,6 +47,10 @@ class Topology:
         # The delay is in the name: a queue's TTL cannot change once declared, and a fixed TTL
         # per queue avoids the head-of-line blocking of per-message expiry.
         return f"{self.work_queue}.retry.{round(self.retry_delay_s(attempt) * 1000)}ms"
+
+    @property
+    def hold_queue(self) -> str:
+        return f"{self.work_queue}.hold.{round(self.hold_delay_s * 1000)}ms"
 
     @property
     def retry_queues(self) -> list[tuple[str, float]]:

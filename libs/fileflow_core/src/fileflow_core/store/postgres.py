@@ -9,8 +9,14 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 import orjson
 
-from fileflow_core.errors import ContentMissingError, TransientError, WriteRejectedError
+from fileflow_core.errors import (
+    ContentMissingError,
+    StoreUnavailableError,
+    TransientError,
+    WriteRejectedError,
+)
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
+from fileflow_core.paths import display_path, path_bytes, path_from_bytes
 from fileflow_core.store.database import CONNECTION_ERRORS
 from fileflow_core.store.urls import describe
 
@@ -20,7 +26,7 @@ Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 # A stale observation never overwrites a newer one; an identical one writes nothing. Shared by
 # the single-file and the batch statement, so the two cannot disagree.
 _PRESENT_ON_CONFLICT = """
-ON CONFLICT (root_id, path) DO UPDATE SET
+ON CONFLICT (root_id, path_hash) DO UPDATE SET
     content_sha256 = EXCLUDED.content_sha256, size = EXCLUDED.size,
     mtime_ns = EXCLUDED.mtime_ns, inode = EXCLUDED.inode, status = EXCLUDED.status,
     error = EXCLUDED.error, attempts = EXCLUDED.attempts, deleted = false, deleted_at = NULL,
@@ -35,9 +41,9 @@ WHERE (f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at)
 _UPSERT_PRESENT = (
     """
 WITH c AS (SELECT extraction_status, extraction_error FROM contents WHERE sha256 = $3)
-INSERT INTO files AS f (root_id, path, content_sha256, size, mtime_ns, inode,
+INSERT INTO files AS f (root_id, path, path_bytes, content_sha256, size, mtime_ns, inode,
                         status, error, attempts, deleted, deleted_at, observed_at, source)
-SELECT $1, $2, $3, $4, $5, $6,
+SELECT $1, $2, $10, $3, $4, $5, $6,
        CASE WHEN c.extraction_status = 'failed' THEN 'failed' ELSE 'completed' END,
        c.extraction_error, $7, false, NULL, $8, $9::jsonb
 FROM c
@@ -75,52 +81,66 @@ RETURNING sha256
 
 _UPSERT_PRESENT_MANY = (
     """
-INSERT INTO files AS f (root_id, path, content_sha256, size, mtime_ns, inode,
+INSERT INTO files AS f (root_id, path, path_bytes, content_sha256, size, mtime_ns, inode,
                         status, error, attempts, deleted, deleted_at, observed_at, source)
-SELECT v.root_id, v.path, v.sha256, v.size, v.mtime_ns, v.inode,
+SELECT v.root_id, v.path, v.path_bytes, v.sha256, v.size, v.mtime_ns, v.inode,
        CASE WHEN c.extraction_status = 'failed' THEN 'failed' ELSE 'completed' END,
        c.extraction_error, v.attempts, false, NULL, v.observed_at, v.source::jsonb
 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
-            $7::int[], $8::timestamptz[], $9::text[])
-     AS v(root_id, path, sha256, size, mtime_ns, inode, attempts, observed_at, source)
+            $7::int[], $8::timestamptz[], $9::text[], $10::bytea[])
+     AS v(root_id, path, sha256, size, mtime_ns, inode, attempts, observed_at, source,
+          path_bytes)
 JOIN contents c ON c.sha256 = v.sha256
 """
     + _PRESENT_ON_CONFLICT
     + """
-RETURNING root_id, path
+RETURNING root_id, path_bytes
 """
 )
 
-_MARK_DELETED = """
-UPDATE files SET deleted = true, deleted_at = now(), status = 'completed', error = NULL,
+# A file is found by the hash of its name's bytes: the unique index holds 32 bytes a row,
+# whatever the path's length.
+_BY_PATH = "root_id = $1 AND path_hash = sha256($2::bytea)"
+
+_MARK_DELETED = f"""
+UPDATE files SET deleted = true, deleted_at = now(), status = 'deleted', error = NULL,
                  observed_at = $3, updated_at = now()
-WHERE root_id = $1 AND path = $2 AND NOT deleted
+WHERE {_BY_PATH} AND NOT deleted
   AND (observed_at IS NULL OR observed_at <= $3)
 RETURNING id
 """
 
 _MARK_PROCESSING = """
-INSERT INTO files AS f (root_id, path, size, mtime_ns, inode, status, attempts, observed_at)
-VALUES ($1, $2, $3, $4, $5, 'processing', $6, $7)
-ON CONFLICT (root_id, path) DO UPDATE SET
-    status = 'processing', attempts = EXCLUDED.attempts, updated_at = now()
+INSERT INTO files AS f (root_id, path, path_bytes, size, mtime_ns, inode, status, attempts,
+                        observed_at)
+VALUES ($1, $8, $2, $3, $4, $5, 'processing', $6, $7)
+ON CONFLICT (root_id, path_hash) DO UPDATE SET
+    status = 'processing', attempts = EXCLUDED.attempts, deleted = false, deleted_at = NULL,
+    updated_at = now()
 WHERE f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at
 """
 
 _UPSERT_FAILED = """
-INSERT INTO files AS f (root_id, path, size, mtime_ns, inode, status, error, attempts, observed_at)
-VALUES ($1, $2, $3, $4, $5, 'failed', $6, $7, $8)
-ON CONFLICT (root_id, path) DO UPDATE SET
-    status = 'failed', error = EXCLUDED.error, attempts = EXCLUDED.attempts,
-    observed_at = EXCLUDED.observed_at, updated_at = now()
+INSERT INTO files AS f (root_id, path, path_bytes, size, mtime_ns, inode, status, error,
+                        attempts, observed_at)
+VALUES ($1, $9, $2, $3, $4, $5, 'failed', $6, $7, $8)
+ON CONFLICT (root_id, path_hash) DO UPDATE SET
+    status = 'failed', error = EXCLUDED.error, attempts = EXCLUDED.attempts, deleted = false,
+    deleted_at = NULL, observed_at = EXCLUDED.observed_at, updated_at = now()
 WHERE f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at
 """
 
+_MARK_PENDING = """
+INSERT INTO files AS f (root_id, path, path_bytes, status)
+SELECT $1, p.path, p.raw, 'pending' FROM unnest($2::text[], $3::bytea[]) AS p(path, raw)
+ON CONFLICT (root_id, path_hash) DO UPDATE SET status = 'pending', error = NULL,
+    deleted = false, deleted_at = NULL, updated_at = now()
+RETURNING id
+"""
 
 _FILE_VIEW = """
-SELECT f.id, f.root_id, f.path, CASE WHEN f.deleted THEN 'deleted' ELSE f.status END AS status,
-       f.content_sha256, f.size, c.mime_type, c.metadata, f.attempts, f.error, f.source,
-       f.created_at, f.updated_at
+SELECT f.id, f.root_id, f.path, f.path_bytes, f.status, f.content_sha256, f.size, c.mime_type,
+       c.metadata, f.attempts, f.error, f.source, f.created_at, f.updated_at
 FROM files f LEFT JOIN contents c ON c.sha256 = f.content_sha256
 """
 
@@ -166,7 +186,7 @@ class PostgresDocumentStore:
             async with self._pool.acquire(timeout=30) as conn:
                 yield conn
         except CONNECTION_ERRORS as exc:
-            raise TransientError(
+            raise StoreUnavailableError(
                 f"PostgreSQL at {describe(self._url)} unavailable: {exc!r}"
             ) from exc
 
@@ -210,7 +230,7 @@ class PostgresDocumentStore:
                 written = await conn.fetchval(
                     _UPSERT_PRESENT,
                     observation.root_id,
-                    observation.path,
+                    display_path(observation.path),
                     sha256,
                     observation.size,
                     observation.mtime_ns,
@@ -218,6 +238,7 @@ class PostgresDocumentStore:
                     attempts,
                     observation.observed_at,
                     observation.source,
+                    path_bytes(observation.path),
                 )
             return written is not None
 
@@ -250,7 +271,7 @@ class PostgresDocumentStore:
                 storable = [w for w in writes if w.sha256 in present]
                 written = await self._upsert_files(conn, storable) if storable else set()
             return [
-                (w.observation.root_id, w.observation.path) in written
+                (w.observation.root_id, path_bytes(w.observation.path)) in written
                 if w.sha256 in present
                 else ContentMissingError(f"content {w.sha256} is not stored")
                 for w in writes
@@ -288,12 +309,12 @@ class PostgresDocumentStore:
             )
 
     @staticmethod
-    async def _upsert_files(conn: Conn, writes: list[PresentWrite]) -> set[tuple[str, str]]:
+    async def _upsert_files(conn: Conn, writes: list[PresentWrite]) -> set[tuple[str, bytes]]:
         observations = [w.observation for w in writes]
         rows = await conn.fetch(
             _UPSERT_PRESENT_MANY,
             [o.root_id for o in observations],
-            [o.path for o in observations],
+            [display_path(o.path) for o in observations],
             [w.sha256 for w in writes],
             [o.size for o in observations],
             [o.mtime_ns for o in observations],
@@ -301,8 +322,9 @@ class PostgresDocumentStore:
             [w.attempts for w in writes],
             [o.observed_at for o in observations],
             [None if o.source is None else orjson.dumps(o.source).decode() for o in observations],
+            [path_bytes(o.path) for o in observations],
         )
-        return {(row["root_id"], row["path"]) for row in rows}
+        return {(row["root_id"], row["path_bytes"]) for row in rows}
 
     @staticmethod
     async def _store_content(conn: Conn, content: ContentInfo, replace: bool) -> None:
@@ -329,7 +351,10 @@ class PostgresDocumentStore:
     async def record_deleted(self, observation: FileObservation) -> bool:
         written = await self._run(
             lambda conn: conn.fetchval(
-                _MARK_DELETED, observation.root_id, observation.path, observation.observed_at
+                _MARK_DELETED,
+                observation.root_id,
+                path_bytes(observation.path),
+                observation.observed_at,
             )
         )
         return written is not None
@@ -339,11 +364,11 @@ class PostgresDocumentStore:
     ) -> bool:
         found = await self._run(
             lambda conn: conn.fetchval(
-                "SELECT 1 FROM files WHERE root_id = $1 AND path = $2 AND NOT deleted"
+                f"SELECT 1 FROM files WHERE {_BY_PATH}"
                 " AND status IN ('completed', 'failed') AND size = $3 AND mtime_ns = $4"
                 " AND inode = $5",
                 root_id,
-                path,
+                path_bytes(path),
                 size,
                 mtime_ns,
                 inode,
@@ -354,25 +379,29 @@ class PostgresDocumentStore:
     async def signatures(self, root_id: str) -> dict[str, tuple[int, int, int]]:
         rows = await self._run(
             lambda conn: conn.fetch(
-                "SELECT path, size, mtime_ns, inode FROM files WHERE root_id = $1 AND NOT deleted"
+                "SELECT path_bytes, size, mtime_ns, inode FROM files WHERE root_id = $1"
                 " AND status IN ('completed', 'failed') AND size IS NOT NULL"
                 " AND mtime_ns IS NOT NULL AND inode IS NOT NULL",
                 root_id,
             )
         )
-        return {row["path"]: (row["size"], row["mtime_ns"], row["inode"]) for row in rows}
+        return {
+            path_from_bytes(row["path_bytes"]): (row["size"], row["mtime_ns"], row["inode"])
+            for row in rows
+        }
 
     async def record_processing(self, observation: FileObservation, *, attempts: int = 1) -> None:
         await self._run(
             lambda conn: conn.execute(
                 _MARK_PROCESSING,
                 observation.root_id,
-                observation.path,
+                path_bytes(observation.path),
                 observation.size,
                 observation.mtime_ns,
                 observation.inode,
                 attempts,
                 observation.observed_at,
+                display_path(observation.path),
             )
         )
 
@@ -383,13 +412,14 @@ class PostgresDocumentStore:
             lambda conn: conn.execute(
                 _UPSERT_FAILED,
                 observation.root_id,
-                observation.path,
+                path_bytes(observation.path),
                 observation.size,
                 observation.mtime_ns,
                 observation.inode,
                 error[:2000],
                 attempts,
                 observation.observed_at,
+                display_path(observation.path),
             )
         )
 
@@ -404,29 +434,42 @@ class PostgresDocumentStore:
             )
         )
 
-    async def mark_pending(self, root_id: str, path: str) -> int:
-        """Create or reset the file's row to ``pending`` (an explicit ingest); return its id."""
-        file_id = await self._run(
-            lambda conn: conn.fetchval(
-                "INSERT INTO files (root_id, path, status) VALUES ($1, $2, 'pending')"
-                " ON CONFLICT (root_id, path) DO UPDATE SET status = 'pending', error = NULL,"
-                " updated_at = now() RETURNING id",
+    async def root_identities(self) -> dict[str, str]:
+        """The identity recorded for each root that has one (see ``fileflow_core.roots``)."""
+        rows = await self._run(
+            lambda conn: conn.fetch("SELECT id, identity FROM roots WHERE identity IS NOT NULL")
+        )
+        return {row["id"]: row["identity"] for row in rows}
+
+    async def record_root_identity(self, root_id: str, identity: str) -> None:
+        # A root not registered yet (the watcher may record first) gets its collection and
+        # path when the ingestor registers it.
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO roots (id, collection, path, identity) VALUES ($1, $1, '', $2)"
+                " ON CONFLICT (id) DO UPDATE SET identity = EXCLUDED.identity, updated_at = now()",
                 root_id,
-                path,
+                identity,
             )
         )
-        return int(file_id)
+
+    async def mark_pending(self, root_id: str, path: str) -> int:
+        """Create or reset the file's row to ``pending`` (an explicit ingest); return its id."""
+        rows = await self._run(
+            lambda conn: conn.fetch(
+                _MARK_PENDING, root_id, [display_path(path)], [path_bytes(path)]
+            )
+        )
+        return int(rows[0]["id"])
 
     async def mark_pending_many(self, root_id: str, paths: list[str]) -> None:
         """``mark_pending`` for many paths in one statement."""
         await self._run(
             lambda conn: conn.execute(
-                "INSERT INTO files (root_id, path, status) SELECT $1, p, 'pending'"
-                " FROM unnest($2::text[]) AS p"
-                " ON CONFLICT (root_id, path) DO UPDATE SET status = 'pending', error = NULL,"
-                " deleted = false, deleted_at = NULL, updated_at = now()",
+                _MARK_PENDING,
                 root_id,
-                paths,
+                [display_path(p) for p in paths],
+                [path_bytes(p) for p in paths],
             )
         )
 
@@ -434,25 +477,26 @@ class PostgresDocumentStore:
         """How many of ``paths`` are in each status now."""
         rows = await self._run(
             lambda conn: conn.fetch(
-                "SELECT CASE WHEN deleted THEN 'deleted' ELSE status END AS s, count(*) AS n"
-                " FROM files WHERE root_id = $1 AND path = ANY($2::text[]) GROUP BY 1",
+                "SELECT status, count(*) AS n FROM files WHERE root_id = $1"
+                " AND path_hash IN (SELECT sha256(p) FROM unnest($2::bytea[]) AS p)"
+                " GROUP BY 1",
                 root_id,
-                paths,
+                [path_bytes(p) for p in paths],
             )
         )
-        return {row["s"]: row["n"] for row in rows}
+        return {row["status"]: row["n"] for row in rows}
 
     async def locations(self, file_ids: list[int] | None) -> list[tuple[int, str, str]]:
         """(id, root, path) of the given files, or of every failed file when ``None``."""
         rows = await self._run(
             lambda conn: conn.fetch(
-                "SELECT id, root_id, path FROM files WHERE"
-                " ($1::bigint[] IS NULL AND status = 'failed' AND NOT deleted)"
+                "SELECT id, root_id, path_bytes FROM files WHERE"
+                " ($1::bigint[] IS NULL AND status = 'failed')"
                 " OR id = ANY($1::bigint[]) ORDER BY id",
                 file_ids,
             )
         )
-        return [(row["id"], row["root_id"], row["path"]) for row in rows]
+        return [(row["id"], row["root_id"], path_from_bytes(row["path_bytes"])) for row in rows]
 
     async def completed_since(self, seconds: float) -> int:
         count = await self._run(
@@ -473,8 +517,7 @@ class PostgresDocumentStore:
     ) -> list[dict[str, Any]]:
         rows = await self._run(
             lambda conn: conn.fetch(
-                _FILE_VIEW + " WHERE ($1::text IS NULL OR"
-                " (CASE WHEN f.deleted THEN 'deleted' ELSE f.status END) = $1)"
+                _FILE_VIEW + " WHERE ($1::text IS NULL OR f.status = $1)"
                 " ORDER BY f.id LIMIT $2 OFFSET $3",
                 status,
                 limit,
@@ -485,9 +528,6 @@ class PostgresDocumentStore:
 
     async def status_counts(self) -> dict[str, int]:
         rows = await self._run(
-            lambda conn: conn.fetch(
-                "SELECT CASE WHEN deleted THEN 'deleted' ELSE status END AS s, count(*) AS n"
-                " FROM files GROUP BY 1"
-            )
+            lambda conn: conn.fetch("SELECT status, count(*) AS n FROM files GROUP BY 1")
         )
-        return {row["s"]: row["n"] for row in rows}
+        return {row["status"]: row["n"] for row in rows}

@@ -17,6 +17,7 @@ import orjson
 
 from fileflow_core.errors import ContentMissingError, TransientError
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
+from fileflow_core.paths import display_path, path_bytes, path_from_bytes
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -24,13 +25,13 @@ NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 # nothing, and the file takes its status from its content. ``IS NOT`` is SQLite's null-safe
 # "is distinct from"; ``WHERE true`` keeps the parser from reading ON CONFLICT as a join.
 _UPSERT_PRESENT = f"""
-INSERT INTO files (root_id, path, content_sha256, size, mtime_ns, inode,
+INSERT INTO files (root_id, path, path_bytes, content_sha256, size, mtime_ns, inode,
                    status, error, attempts, deleted, deleted_at, observed_at, source)
-SELECT :root_id, :path, :sha256, :size, :mtime_ns, :inode,
+SELECT :root_id, :path, :path_bytes, :sha256, :size, :mtime_ns, :inode,
        CASE WHEN c.extraction_status = 'failed' THEN 'failed' ELSE 'completed' END,
        c.extraction_error, :attempts, 0, NULL, :observed_at, :source
 FROM contents c WHERE c.sha256 = :sha256
-ON CONFLICT (root_id, path) DO UPDATE SET
+ON CONFLICT (root_id, path_bytes) DO UPDATE SET
     content_sha256 = excluded.content_sha256, size = excluded.size,
     mtime_ns = excluded.mtime_ns, inode = excluded.inode, status = excluded.status,
     error = excluded.error, attempts = excluded.attempts, deleted = 0, deleted_at = NULL,
@@ -55,45 +56,47 @@ RETURNING sha256
 """
 
 _MARK_DELETED = f"""
-UPDATE files SET deleted = 1, deleted_at = {NOW}, status = 'completed', error = NULL,
+UPDATE files SET deleted = 1, deleted_at = {NOW}, status = 'deleted', error = NULL,
                  observed_at = :observed_at, updated_at = {NOW}
-WHERE root_id = :root_id AND path = :path AND NOT deleted
+WHERE root_id = :root_id AND path_bytes = :path_bytes AND NOT deleted
   AND (observed_at IS NULL OR observed_at <= :observed_at)
 RETURNING id
 """
 
 _MARK_PROCESSING = f"""
-INSERT INTO files (root_id, path, size, mtime_ns, inode, status, attempts, observed_at)
-VALUES (:root_id, :path, :size, :mtime_ns, :inode, 'processing', :attempts, :observed_at)
-ON CONFLICT (root_id, path) DO UPDATE SET
-    status = 'processing', attempts = excluded.attempts, updated_at = {NOW}
+INSERT INTO files (root_id, path, path_bytes, size, mtime_ns, inode, status, attempts,
+                   observed_at)
+VALUES (:root_id, :path, :path_bytes, :size, :mtime_ns, :inode, 'processing', :attempts,
+        :observed_at)
+ON CONFLICT (root_id, path_bytes) DO UPDATE SET
+    status = 'processing', attempts = excluded.attempts, deleted = 0, deleted_at = NULL,
+    updated_at = {NOW}
 WHERE files.observed_at IS NULL OR files.observed_at <= excluded.observed_at
 """
 
 _UPSERT_FAILED = f"""
-INSERT INTO files (root_id, path, size, mtime_ns, inode, status, error, attempts, observed_at)
-VALUES (:root_id, :path, :size, :mtime_ns, :inode, 'failed', :error, :attempts, :observed_at)
-ON CONFLICT (root_id, path) DO UPDATE SET
-    status = 'failed', error = excluded.error, attempts = excluded.attempts,
-    observed_at = excluded.observed_at, updated_at = {NOW}
+INSERT INTO files (root_id, path, path_bytes, size, mtime_ns, inode, status, error, attempts,
+                   observed_at)
+VALUES (:root_id, :path, :path_bytes, :size, :mtime_ns, :inode, 'failed', :error, :attempts,
+        :observed_at)
+ON CONFLICT (root_id, path_bytes) DO UPDATE SET
+    status = 'failed', error = excluded.error, attempts = excluded.attempts, deleted = 0,
+    deleted_at = NULL, observed_at = excluded.observed_at, updated_at = {NOW}
 WHERE files.observed_at IS NULL OR files.observed_at <= excluded.observed_at
 """
 
 _MARK_PENDING = f"""
-INSERT INTO files (root_id, path, status) VALUES (?, ?, 'pending')
-ON CONFLICT (root_id, path) DO UPDATE SET status = 'pending', error = NULL,
+INSERT INTO files (root_id, path, path_bytes, status) VALUES (?, ?, ?, 'pending')
+ON CONFLICT (root_id, path_bytes) DO UPDATE SET status = 'pending', error = NULL,
     deleted = 0, deleted_at = NULL, updated_at = {NOW}
 RETURNING id
 """
 
 _FILE_VIEW = """
-SELECT f.id, f.root_id, f.path, CASE WHEN f.deleted THEN 'deleted' ELSE f.status END AS status,
-       f.content_sha256, f.size, c.mime_type, c.metadata, f.attempts, f.error, f.source,
-       f.created_at, f.updated_at
+SELECT f.id, f.root_id, f.path, f.path_bytes, f.status, f.content_sha256, f.size, c.mime_type,
+       c.metadata, f.attempts, f.error, f.source, f.created_at, f.updated_at
 FROM files f LEFT JOIN contents c ON c.sha256 = f.content_sha256
 """
-
-_STATUS = "CASE WHEN deleted THEN 'deleted' ELSE status END"
 
 
 def timestamp(moment: datetime) -> str:
@@ -108,7 +111,8 @@ def _json(value: Any) -> str | None:
 def _observation(observation: FileObservation, **extra: Any) -> dict[str, Any]:
     return {
         "root_id": observation.root_id,
-        "path": observation.path,
+        "path": display_path(observation.path),
+        "path_bytes": path_bytes(observation.path),
         "size": observation.size,
         "mtime_ns": observation.mtime_ns,
         "inode": observation.inode,
@@ -177,6 +181,8 @@ class SqliteDocumentStore:
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
+            # SQLite's own unhex() arrived in 3.41; older builds are common.
+            await db.create_function("ff_unhex", 1, bytes.fromhex, deterministic=True)
             store.applied = await store.migrate()
         except (sqlite3.Error, TransientError) as exc:
             await db.close()
@@ -321,7 +327,7 @@ class SqliteDocumentStore:
             _MARK_DELETED,
             {
                 "root_id": observation.root_id,
-                "path": observation.path,
+                "path_bytes": path_bytes(observation.path),
                 "observed_at": timestamp(observation.observed_at),
             },
         )
@@ -331,20 +337,20 @@ class SqliteDocumentStore:
         self, root_id: str, path: str, size: int, mtime_ns: int, inode: int
     ) -> bool:
         found = await self._read(
-            "SELECT 1 FROM files WHERE root_id = ? AND path = ? AND NOT deleted"
+            "SELECT 1 FROM files WHERE root_id = ? AND path_bytes = ?"
             " AND status IN ('completed', 'failed') AND size = ? AND mtime_ns = ? AND inode = ?",
-            (root_id, path, size, mtime_ns, inode),
+            (root_id, path_bytes(path), size, mtime_ns, inode),
         )
         return bool(found)
 
     async def signatures(self, root_id: str) -> dict[str, tuple[int, int, int]]:
         rows = await self._read(
-            "SELECT path, size, mtime_ns, inode FROM files WHERE root_id = ? AND NOT deleted"
+            "SELECT path_bytes, size, mtime_ns, inode FROM files WHERE root_id = ?"
             " AND status IN ('completed', 'failed') AND size IS NOT NULL"
             " AND mtime_ns IS NOT NULL AND inode IS NOT NULL",
             (root_id,),
         )
-        return {row[0]: (row[1], row[2], row[3]) for row in rows}
+        return {path_from_bytes(row[0]): (row[1], row[2], row[3]) for row in rows}
 
     async def record_processing(self, observation: FileObservation, *, attempts: int = 1) -> None:
         await self._write(_MARK_PROCESSING, _observation(observation, attempts=attempts))
@@ -368,40 +374,52 @@ class SqliteDocumentStore:
         except sqlite3.Error as exc:
             raise TransientError(f"SQLite rejected the write: {exc!r}") from exc
 
+    async def root_identities(self) -> dict[str, str]:
+        rows = await self._read("SELECT id, identity FROM roots WHERE identity IS NOT NULL")
+        return {row[0]: row[1] for row in rows}
+
+    async def record_root_identity(self, root_id: str, identity: str) -> None:
+        await self._write(
+            "INSERT INTO roots (id, collection, path, identity) VALUES (?1, ?1, '', ?2)"
+            f" ON CONFLICT (id) DO UPDATE SET identity = excluded.identity, updated_at = {NOW}",
+            (root_id, identity),
+        )
+
     async def mark_pending(self, root_id: str, path: str) -> int:
-        rows = await self._write(_MARK_PENDING, (root_id, path))
+        rows = await self._write(_MARK_PENDING, (root_id, display_path(path), path_bytes(path)))
         return int(rows[0][0])
 
     async def mark_pending_many(self, root_id: str, paths: list[str]) -> None:
         try:
             async with self._transaction() as db:
                 await db.executemany(
-                    _MARK_PENDING.replace("RETURNING id", ""), [(root_id, p) for p in paths]
+                    _MARK_PENDING.replace("RETURNING id", ""),
+                    [(root_id, display_path(p), path_bytes(p)) for p in paths],
                 )
         except sqlite3.Error as exc:
             raise TransientError(f"SQLite rejected the write: {exc!r}") from exc
 
     async def progress(self, root_id: str, paths: list[str]) -> dict[str, int]:
+        # Bytes cannot travel as JSON: the paths go as hexadecimal text.
         rows = await self._read(
-            f"SELECT {_STATUS} AS s, count(*) FROM files WHERE root_id = ?"
-            " AND path IN (SELECT value FROM json_each(?)) GROUP BY 1",
-            (root_id, orjson.dumps(paths).decode()),
+            "SELECT status, count(*) FROM files WHERE root_id = ?"
+            " AND path_bytes IN (SELECT ff_unhex(value) FROM json_each(?)) GROUP BY 1",
+            (root_id, orjson.dumps([path_bytes(p).hex() for p in paths]).decode()),
         )
         return {row[0]: row[1] for row in rows}
 
     async def locations(self, file_ids: list[int] | None) -> list[tuple[int, str, str]]:
         if file_ids is None:
             rows = await self._read(
-                "SELECT id, root_id, path FROM files WHERE status = 'failed' AND NOT deleted"
-                " ORDER BY id"
+                "SELECT id, root_id, path_bytes FROM files WHERE status = 'failed' ORDER BY id"
             )
         else:
             rows = await self._read(
-                "SELECT id, root_id, path FROM files"
+                "SELECT id, root_id, path_bytes FROM files"
                 " WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
                 (orjson.dumps(file_ids).decode(),),
             )
-        return [(row[0], row[1], row[2]) for row in rows]
+        return [(row[0], row[1], path_from_bytes(row[2])) for row in rows]
 
     async def completed_since(self, seconds: float) -> int:
         rows = await self._read(
@@ -419,12 +437,11 @@ class SqliteDocumentStore:
         self, *, status: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[dict[str, Any]]:
         rows = await self._read(
-            _FILE_VIEW + " WHERE (?1 IS NULL OR (CASE WHEN f.deleted THEN 'deleted'"
-            " ELSE f.status END) = ?1) ORDER BY f.id LIMIT ?2 OFFSET ?3",
+            _FILE_VIEW + " WHERE (?1 IS NULL OR f.status = ?1) ORDER BY f.id LIMIT ?2 OFFSET ?3",
             (status, limit, offset),
         )
         return [_file_row(row) for row in rows]
 
     async def status_counts(self) -> dict[str, int]:
-        rows = await self._read(f"SELECT {_STATUS} AS s, count(*) FROM files GROUP BY 1")
+        rows = await self._read("SELECT status, count(*) FROM files GROUP BY 1")
         return {row[0]: row[1] for row in rows}

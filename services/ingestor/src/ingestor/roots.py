@@ -1,0 +1,108 @@
+"""The ingestor's roots: checked at start against the identity recorded for them, and again
+before any missing file is recorded as deleted (absence is not deletion; see
+``fileflow_core.roots``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from fileflow_core.errors import ConfigError, RootUnavailableError
+from fileflow_core.ports import DocumentStore
+from fileflow_core.roots import RootIdentity, identify, unavailable_reason
+from fileflow_core.settings import RootConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Root:
+    config: RootConfig
+    identity: RootIdentity
+    down: str | None = None  # why it is unavailable, while it is
+
+
+class RootGuard:
+    """Says whether a root can testify that its files are gone, logging each change."""
+
+    def __init__(self, roots: list[_Root]) -> None:
+        self._roots = {root.config.id: root for root in roots}
+
+    @staticmethod
+    def check_present(configs: list[RootConfig]) -> None:
+        """Before anything else is opened: there are roots, each a readable folder. Raises
+        ``ConfigError`` naming the root and what is wrong: a missing root, a mistyped path or a
+        volume that is not mounted must not start an ingestor that would record its files as
+        deleted."""
+        if not configs:
+            raise ConfigError(
+                "no roots: the ingestor needs the same roots as the watcher (set FILEFLOW_ROOTS "
+                "or name them: `fileflow ingest ID=PATH ...`)"
+            )
+        for config in configs:
+            reason = unavailable_reason(config.id, config.path.expanduser(), None, config.marker)
+            if reason is not None:
+                raise ConfigError(f"root {config.id!r}: {reason}")
+
+    @classmethod
+    async def open(cls, configs: list[RootConfig], store: DocumentStore) -> RootGuard:
+        """Check every root (``check_present``), and that each is the folder whose identity
+        was recorded for it, recording the identity of a root seen for the first time."""
+        cls.check_present(configs)
+        recorded = {
+            root_id: RootIdentity.decode(text)
+            for root_id, text in (await store.root_identities()).items()
+        }
+        roots = []
+        for config in configs:
+            path = config.path.expanduser()
+            known = recorded.get(config.id)
+            reason = unavailable_reason(config.id, path, known, config.marker)
+            if reason is not None:
+                raise ConfigError(f"root {config.id!r}: {reason}")
+            if known is None:
+                known = identify(path)
+                await store.record_root_identity(config.id, known.encode())
+                log.info(
+                    "root identity recorded",
+                    extra={"root": config.id, "path": str(path), "identity": known.describe()},
+                )
+            roots.append(_Root(config, known))
+        return cls(roots)
+
+    def ensure_available(self, root_id: str) -> None:
+        """Raise ``RootUnavailableError`` unless the root is there and the folder it was."""
+        root = self._roots.get(root_id)
+        if root is None:
+            return  # an unknown root is refused elsewhere, as a fault of the message
+        reason = unavailable_reason(
+            root_id, root.config.path.expanduser(), root.identity, root.config.marker
+        )
+        if reason is None:
+            if root.down is not None:
+                root.down = None
+                log.info("root available again", extra={"root": root_id})
+            return
+        if root.down is None:
+            log.error(
+                "root unavailable: its files are NOT recorded as deleted; their messages wait "
+                "and are looked at again",
+                extra={"root": root_id, "reason": reason},
+            )
+        root.down = reason
+        raise RootUnavailableError(root_id, reason)
+
+    async def readiness(self) -> bool | str:
+        """True when every root is available, else which ones are not and why."""
+        down = []
+        for root_id, root in self._roots.items():
+            try:
+                self.ensure_available(root_id)
+            except RootUnavailableError:
+                down.append(f"{root_id}: {root.down}")
+        return True if not down else "; ".join(down)
+
+    def path(self, root_id: str) -> Path | None:
+        root = self._roots.get(root_id)
+        return None if root is None else root.config.path.expanduser()
