@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aio_pika
-import asyncpg
 import pytest
-import redis.asyncio as aioredis
 import uvloop
 
-from fileflow_core.broker.topology import Topology
 from fileflow_core.settings import BackendKind, RootConfig, Settings
-from fileflow_core.store.urls import with_database
 from tests import pipeline
-from tests.support import (
-    AMQP_URL,
-    CLEANUP_TIMEOUT_S,
-    CONNECT_TIMEOUT_S,
-    PG_ADMIN_URL,
-    REDIS_URL,
-    require_server,
-    unique_name,
-)
+from tests.isolation import own_database, own_queue, own_redis_prefix
+from tests.support import AMQP_URL, REDIS_URL, require_server
 
 pytest_plugins = ["tests.hangs"]
 
@@ -39,57 +25,20 @@ def servers() -> None:
 
 @pytest.fixture
 async def database_url(servers: None) -> AsyncIterator[str]:
-    name = unique_name("fft")
-    yield with_database(PG_ADMIN_URL, name)
-    async with asyncio.timeout(CLEANUP_TIMEOUT_S):
-        admin = await asyncpg.connect(PG_ADMIN_URL, timeout=CONNECT_TIMEOUT_S)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close(timeout=CONNECT_TIMEOUT_S)
+    async with own_database() as url:
+        yield url
 
 
 @pytest.fixture
 async def queue_name(servers: None) -> AsyncIterator[str]:
-    name = unique_name("fft.events")
-    yield name
-    async with asyncio.timeout(CLEANUP_TIMEOUT_S):
-        connection = await aio_pika.connect(AMQP_URL, timeout=CONNECT_TIMEOUT_S)
-        try:
-            channel = await connection.channel()
-            topology = Topology(name, 50, 1.0)
-            names = [name, topology.dead_queue] + [
-                f"{name}.retry.{ms}ms" for ms in _possible_retry_delays_ms()
-            ]
-            for queue in names:
-                with contextlib.suppress(Exception):
-                    await channel.queue_delete(queue, timeout=CONNECT_TIMEOUT_S)
-        finally:
-            await connection.close()
-
-
-def _possible_retry_delays_ms() -> set[int]:
-    delays = set()
-    for base in (0.05, 0.1, 0.2, 0.25, 0.5, 1.0):
-        topology = Topology("x", 10, base)
-        delays |= {round(topology.retry_delay_s(a) * 1000) for a in range(1, 10)}
-    return delays
+    async with own_queue() as name:
+        yield name
 
 
 @pytest.fixture
 async def redis_prefix(servers: None) -> AsyncIterator[str]:
-    prefix = unique_name("fft") + ":"
-    yield prefix
-    client = aioredis.Redis.from_url(
-        REDIS_URL, socket_timeout=CONNECT_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S
-    )
-    try:
-        async with asyncio.timeout(CLEANUP_TIMEOUT_S):
-            keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await client.delete(*keys)
-    finally:
-        await client.aclose()
+    async with own_redis_prefix() as prefix:
+        yield prefix
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -77,6 +78,18 @@ class Service:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
                 values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
         return values
+
+    async def readiness(self) -> tuple[int, dict[str, Any]]:
+        """The /readyz status and answer (0 and {} when the service does not answer)."""
+        timeout = aiohttp.ClientTimeout(total=METRICS_TIMEOUT_S)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(f"{self.url}/readyz") as r,
+            ):
+                return r.status, await r.json()
+        except (aiohttp.ClientError, TimeoutError):
+            return 0, {}
 
     async def ready(self) -> bool:
         timeout = aiohttp.ClientTimeout(total=METRICS_TIMEOUT_S)

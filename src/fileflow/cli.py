@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -12,6 +13,7 @@ import typer
 
 from fileflow_core.entry import run_main
 from fileflow_core.errors import FileflowError
+from fileflow_core.paths import is_text, path_from_bytes
 from fileflow_core.settings import Settings, load_settings, parse_roots
 
 if TYPE_CHECKING:
@@ -161,6 +163,48 @@ def migrate(
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@app.command()
+def roots(
+    ctx: typer.Context,
+    roots_arg: RootsArg = None,
+    *,
+    accept: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--accept",
+            help="Record ROOT's folder as it is now as its identity (after the library really "
+            "moved to another disk or volume), then restart the services.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    backend: BackendOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Each root: available or why not, and the identity recorded when it was first scanned.
+
+    A root that is missing, not a folder, or not the folder it was (a share not mounted, a
+    volume not attached) is unavailable: none of its files is recorded as deleted meanwhile."""
+    from fileflow.ops import accept_roots, describe_roots
+
+    settings = _settings(ctx, roots_arg, backend=backend, data_dir=data_dir)
+    if accept:
+        unknown = sorted(set(accept) - {root.id for root in settings.roots})
+        if unknown:
+            _fail(f"no configured root named {', '.join(unknown)} (see FILEFLOW_ROOTS)")
+        _run_async(accept_roots(settings, accept))
+    report = _run_async(describe_roots(settings))
+    if as_json:
+        print(orjson.dumps(report).decode())
+        return
+    for root in report:
+        state = "available" if root["available"] else f"UNAVAILABLE: {root['reason']}"
+        print(f"{root['id']}  {root['path']}  {state}")
+        print(f"    recorded: {root['recorded'] or 'not yet'}; now: {root['now'] or '-'}")
+    if any(not root["available"] for root in report):
+        raise typer.Exit(1)
 
 
 def _run_async(work: Any) -> Any:
@@ -344,25 +388,42 @@ def list_files(
 
     found = _run_async(rows())
     if as_json:
-        print(orjson.dumps(found, default=str).decode())
+        print(orjson.dumps([_json_row(row) for row in found], default=str).decode())
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="files")
     for column in ("id", "root", "path", "status", "type", "size", "details"):
         table.add_column(column)
     for row in found:
+        # Text, not markup: a file may be named "[bold]x" or hold a newline or an escape.
         table.add_row(
             str(row["id"]),
             row["root_id"],
-            row["path"],
+            Text(printable(row["path"])),
             row["status"],
             row["mime_type"] or "",
             str(row["size"] or ""),
-            _details(row),
+            Text(printable(_details(row))),
         )
     Console().print(table)
+
+
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    raw = bytes(row.pop("path_bytes", b"") or b"")
+    if raw and not is_text(path_from_bytes(raw)):
+        row["path_bytes"] = base64.b64encode(raw).decode()
+    return row
+
+
+def printable(text: str) -> str:
+    """Control characters (newline, escape, ...) shown as ``\\xNN``: a name cannot move the
+    cursor, colour the terminal or break a row."""
+    return "".join(
+        f"\\x{ord(c):02x}" if (ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0) else c for c in text
+    )
 
 
 def _details(row: dict[str, Any]) -> str:

@@ -12,11 +12,13 @@ from typing import Any
 
 from file_watcher.filters import PathFilter
 from file_watcher.scan import scan_tree
+from file_watcher.state import read_identity, write_identity
 from fileflow_core.backends import describe_backends, open_broker, open_store
 from fileflow_core.errors import ConfigError, MessageDecodeError, TransientError
 from fileflow_core.messages import FileEvent, Operation, decode_event
 from fileflow_core.paths import locate_in_roots
 from fileflow_core.ports import Broker, DocumentStore
+from fileflow_core.roots import RootIdentity, identify, unavailable_reason
 from fileflow_core.settings import Settings
 
 DONE_STATUSES = ("completed", "failed", "deleted")
@@ -210,3 +212,54 @@ async def _mark_for_next_start(settings: Settings, file_ids: list[int] | None) -
         for root_id in {root for _, root, _ in files}:
             await store.mark_pending_many(root_id, [p for _, r, p in files if r == root_id])
     return RetryResult(files, 0, 0, deferred=True)
+
+
+async def describe_roots(settings: Settings) -> list[dict[str, Any]]:
+    """Each configured root: whether it can testify about its files now, and why not."""
+    async with opened_store(settings) as store:
+        recorded = await store.root_identities()
+    report = []
+    for root in settings.roots:
+        path = root.path.expanduser()
+        known = recorded.get(root.id) or _watcher_identity(settings, root.id)
+        identity = None if known is None else RootIdentity.decode(known)
+        reason = unavailable_reason(root.id, path, identity, root.marker)
+        try:
+            now: str | None = identify(path).describe()
+        except OSError:
+            now = None
+        report.append(
+            {
+                "id": root.id,
+                "path": str(path),
+                "available": reason is None,
+                "reason": reason,
+                "recorded": None if identity is None else identity.describe(),
+                "now": now,
+            }
+        )
+    return report
+
+
+async def accept_roots(settings: Settings, root_ids: list[str]) -> None:
+    """Record the named roots' folders as they are now, in the store and in the watcher's
+    state (both are consulted: the ingestor and the watcher may have recorded them)."""
+    async with opened_store(settings) as store:
+        await store.register_roots(
+            [(r.id, r.collection_name, str(r.path)) for r in settings.roots if r.id in root_ids]
+        )
+        for root_id in root_ids:
+            config = settings.root(root_id)
+            assert config is not None
+            path = config.path.expanduser()
+            try:
+                identity = identify(path)
+            except OSError as exc:
+                raise ConfigError(f"root {root_id!r}: {path} cannot be accepted: {exc}") from None
+            await store.record_root_identity(root_id, identity.encode())
+            write_identity(settings.state_dir, root_id, identity)
+
+
+def _watcher_identity(settings: Settings, root_id: str) -> str | None:
+    identity = read_identity(settings.state_dir, root_id)
+    return None if identity is None else identity.encode()

@@ -52,15 +52,28 @@ def servers_restarted_after() -> Iterator[None]:
 
 @pytest.fixture
 def verify(settings: Settings, root_dir: Path):  # type: ignore[no-untyped-def]
-    topology = Topology(settings.queue_name, settings.max_attempts, settings.retry_base_delay_s)
+    """The invariant, for the test's pipeline or for another one it set up (``of``, ``root``)."""
 
-    async def run(dead_letters: int = 0, *, reextraction_forced: bool = False) -> Verdict:
+    async def run(
+        dead_letters: int = 0,
+        *,
+        reextraction_forced: bool = False,
+        of: Settings | None = None,
+        root: Path | None = None,
+    ) -> Verdict:
+        checked = of or settings
+        topology = Topology(
+            checked.queue_name,
+            checked.max_attempts,
+            checked.retry_base_delay_s,
+            checked.hold_delay_s,
+        )
         verdict = await check(
-            Db(settings.database_url),
-            root_dir,
+            Db(checked.database_url),
+            root or root_dir,
             "lib",
-            settings.queue_name,
-            [name for name, _ in topology.retry_queues],
+            checked.queue_name,
+            [*(name for name, _ in topology.retry_queues), topology.hold_queue],
         )
         print(
             f"\ninvariant: {verdict.files} files, lost {len(verdict.lost)}, duplicated "
@@ -68,9 +81,9 @@ def verify(settings: Settings, root_dir: Path):  # type: ignore[no-untyped-def]
             f"{len(verdict.extra)}, queues {verdict.queues}"
         )
         assert verdict.holds, verdict
-        assert verdict.queues[f"{settings.queue_name}.dead"] == dead_letters
-        contents = await Db(settings.database_url).fetchval("SELECT count(*) FROM contents")
-        extractions = EXTRACTIONS.get(settings.queue_name, 0.0)
+        assert verdict.queues[f"{checked.queue_name}.dead"] == dead_letters
+        contents = await Db(checked.database_url).fetchval("SELECT count(*) FROM contents")
+        extractions = EXTRACTIONS.get(checked.queue_name, 0.0)
         print(f"extractions by cleanly stopped ingestors: {extractions:.0f}, contents: {contents}")
         if not reextraction_forced:
             assert extractions <= contents, "a content was extracted twice"
@@ -102,11 +115,15 @@ async def _diagnose(settings: Settings, root_dir: Path) -> str:
     topology = Topology(settings.queue_name, settings.max_attempts, settings.retry_base_delay_s)
     db = Db(settings.database_url)
     verdict = await check(
-        db, root_dir, "lib", settings.queue_name, [name for name, _ in topology.retry_queues]
+        db,
+        root_dir,
+        "lib",
+        settings.queue_name,
+        [*(name for name, _ in topology.retry_queues), topology.hold_queue],
     )
     rows = await db.fetch(
-        "SELECT path, status, deleted, attempts, error FROM files"
-        " WHERE status <> 'completed' OR deleted ORDER BY path LIMIT 20"
+        "SELECT path, status, attempts, error FROM files"
+        " WHERE status <> 'completed' ORDER BY path LIMIT 20"
     )
     return "\n".join(
         [

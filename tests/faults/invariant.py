@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aio_pika
 
+from fileflow_core.paths import path_from_bytes
 from tests.pipeline import Db
 from tests.support import AMQP_URL, CONNECT_TIMEOUT_S
 
@@ -70,11 +71,13 @@ async def queue_depths(queue: str, names: list[str]) -> dict[str, int]:
 async def check(db: Db, root: Path, root_id: str, queue: str, retry_queues: list[str]) -> Verdict:
     disk = files_on_disk(root)
     rows = await db.fetch(
-        "SELECT path, content_sha256, status FROM files WHERE root_id = $1 AND NOT deleted",
+        "SELECT path_bytes, content_sha256, status FROM files WHERE root_id = $1 AND NOT deleted",
         root_id,
     )
-    counts = Counter(row["path"] for row in rows)
-    stored = {row["path"]: row for row in rows}
+    # Compared as bytes: a name need not be UTF-8 (the disk walk gives it with surrogates).
+    paths = [path_from_bytes(row["path_bytes"]) for row in rows]
+    counts = Counter(paths)
+    stored = dict(zip(paths, rows, strict=True))
     verdict = Verdict(files=len(disk))
     verdict.lost = sorted(p for p in disk if p not in stored or stored[p]["status"] != "completed")
     verdict.duplicated = sorted(p for p, n in counts.items() if n > 1)

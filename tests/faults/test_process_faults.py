@@ -123,27 +123,3 @@ async def test_tens_of_thousands_created_in_a_second(
             what="all 20,000 files",
         )
     await verify()
-
-
-async def test_non_utf8_name_is_reported_and_nothing_else_is_lost(
-    settings: Settings, root_dir: Path, verify: Any, tmp_path: Path
-) -> None:
-    env = service_env(settings, root_dir, FILEFLOW_SETTLE_S="0.2")
-    db = Db(settings.database_url)
-    log = tmp_path / "watcher.log"
-    odd = os.fsencode(root_dir) + b"/caf\xe9-latin1.txt"
-    async with service("ingest", env), service("watch", env, log=log) as watcher:
-        fd = os.open(odd, os.O_WRONLY | os.O_CREAT, 0o644)
-        os.write(fd, b"a name that is not UTF-8")
-        os.close(fd)
-        (root_dir / "line\nbreak.txt").write_text("newline in the name")
-        (root_dir / "esc\x1b[31mred.txt").write_text("terminal escape in the name")
-        (root_dir / "plain.txt").write_text("plain")
-        await wait_until(lambda: completed(db), lambda n: n == 3, what="the valid names")
-        assert watcher.process.returncode is None
-    os.unlink(odd)  # the invariant's disk walk expects what fileflow could store
-    stored = {row["path"] for row in await db.fetch("SELECT path FROM files")}
-    assert stored == {"line\nbreak.txt", "esc\x1b[31mred.txt", "plain.txt"}
-    assert "not valid UTF-8" in log.read_text()
-    assert "\\x1b" not in log.read_text() or "\x1b" not in log.read_text()
-    await verify()

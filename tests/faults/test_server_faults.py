@@ -4,11 +4,13 @@ shared servers: run them on their own (`uv run pytest tests/faults`), not beside
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import pytest
@@ -21,8 +23,9 @@ from fileflow_core.messages import FileEvent, Operation
 from fileflow_core.settings import Settings
 from tests.faults.test_process_faults import completed, write
 from tests.integration.test_ingestor_faults import queue_depth
+from tests.isolation import own_database, own_queue, own_redis_prefix
 from tests.pipeline import Db
-from tests.proxy import tcp_proxy
+from tests.proxy import TcpProxy, tcp_proxy
 from tests.services import service, service_env
 from tests.support import AMQP_URL, CONNECT_TIMEOUT_S, REDIS_URL, wait_until
 
@@ -266,3 +269,78 @@ async def test_redis_stalled_flushed_and_down(
     assert stalled.get("fileflow_cache_fail_open_total", 0) > 0
     assert await db.fetchval("SELECT count(DISTINCT content_sha256) FROM files") == 500
     await verify()
+
+
+OUTAGE_S = float(os.environ.get("FILEFLOW_FAULT_OUTAGE_S", "300"))
+OUTAGE_FILES = 1000
+
+
+@pytest.mark.timeout(OUTAGE_S + 600)
+async def test_postgresql_unreachable_for_a_maintenance_window(
+    settings: Settings, root_dir: Path, tmp_path: Path, verify: Any
+) -> None:
+    """Longer than any retry budget, with the default settings and with two attempts: every
+    file arriving meanwhile is completed afterwards, none failed or dead-lettered, each
+    content extracted once."""
+    other_root = tmp_path / "library-2"
+    other_root.mkdir()
+    async with (
+        own_database() as other_db,
+        own_queue() as other_queue,
+        own_redis_prefix() as other_prefix,
+        tcp_proxy("127.0.0.1", 5432) as proxy,
+    ):
+        defaults = settings.model_copy(update={"max_attempts": 5, "retry_base_delay_s": 1.0})
+        two = settings.model_copy(
+            update={
+                "max_attempts": 2,
+                "retry_base_delay_s": 1.0,
+                "database_url": other_db,
+                "queue_name": other_queue,
+                "redis_key_prefix": other_prefix,
+                "state_dir": tmp_path / "state-2",
+            }
+        )
+        pipelines = [(defaults, root_dir), (two, other_root)]
+        async with contextlib.AsyncExitStack() as running:
+            ingestors = []
+            for each, root in pipelines:
+                env = service_env(each, root, FILEFLOW_SETTLE_S="0.2")
+                proxied = {**env, "FILEFLOW_DATABASE_URL": through_proxy(each.database_url, proxy)}
+                ingestors.append(await running.enter_async_context(service("ingest", proxied)))
+                await running.enter_async_context(service("watch", env))
+            proxy.cut()
+            started = time.monotonic()
+            for _, root in pipelines:
+                await asyncio.to_thread(write, root, OUTAGE_FILES, "o", 4096)
+            for ingestor in ingestors:
+                await wait_until(ingestor.ready, lambda ok: not ok, timeout_s=30, what="paused")
+            await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - started)))
+            mid = [await ingestor.metrics() for ingestor in ingestors]
+            proxy.restore()
+            for each, _ in pipelines:
+                db = Db(each.database_url)
+                await wait_until(
+                    lambda db=db: completed(db),  # type: ignore[misc]
+                    lambda n: n == OUTAGE_FILES,
+                    timeout_s=240,
+                    what=f"every file after {OUTAGE_S:.0f}s without PostgreSQL",
+                )
+        for (each, root), metrics in zip(pipelines, mid, strict=True):
+            failed = await Db(each.database_url).fetchval(
+                "SELECT count(*) FROM files WHERE status = 'failed'"
+            )
+            retried = metrics.get("fileflow_ingestor_messages_total{outcome=retried}", 0)
+            print(
+                f"\nPostgreSQL unreachable {OUTAGE_S:.0f}s, max_attempts {each.max_attempts}: "
+                f"{failed} failed, {retried:.0f} retried, "
+                f"{metrics.get('fileflow_ingestor_messages_total{outcome=requeued}', 0):.0f} "
+                "handed back"
+            )
+            assert failed == 0 and retried == 0
+            await verify(of=each, root=root)
+
+
+def through_proxy(url: str, proxy: TcpProxy) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))

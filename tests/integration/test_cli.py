@@ -67,9 +67,7 @@ def test_invalid_setting_is_one_line_naming_the_variable() -> None:
         assert len(lines) == 1 and "FILEFLOW_CONCURRENCY" in lines[0], result.stderr
 
 
-def test_an_ingestor_refuses_a_missing_root_in_one_line(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_an_ingestor_refuses_a_missing_root_in_one_line(settings: Settings, tmp_path: Path) -> None:
     missing = tmp_path / "library-typo"
     result = fileflow("ingest", f"lib={missing}", env=env_for(settings))
     assert result.returncode == 2

@@ -133,9 +133,7 @@ async def test_readiness_follows_rabbitmq_and_postgresql(settings: Settings) -> 
                 assert went_down < 10
 
 
-async def test_healthz_answers_with_100_files_in_flight(
-    settings: Settings, root_dir: Path
-) -> None:
+async def test_healthz_answers_with_100_files_in_flight(settings: Settings, root_dir: Path) -> None:
     count = 1500
     for i in range(count):
         (root_dir / f"f{i}.bin").write_bytes(os.urandom(64 * 1024))

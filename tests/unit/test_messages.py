@@ -381,4 +381,6 @@ def test_v3_refuses_unsafe_bytes() -> None:
 
 def test_a_long_path_far_past_path_max_is_carried() -> None:
     path = "/".join(["d" * 200] * 60)  # 12 KB
-    assert decode_event(encode_event(FileEvent.observed("lib", path, Operation.UPSERT))).path == path
+    assert (
+        decode_event(encode_event(FileEvent.observed("lib", path, Operation.UPSERT))).path == path
+    )

@@ -69,12 +69,48 @@ class StoredBaseline:
         return None
 
 
+def state_file(state_dir: Path, root_id: str) -> Path:
+    return state_dir / f"watcher-{root_id}.sqlite3"
+
+
+def read_identity(state_dir: Path, root_id: str) -> RootIdentity | None:
+    """The identity a watcher recorded for a root in ``state_dir`` (touching nothing else)."""
+    path = state_file(state_dir, root_id)
+    if not path.exists():
+        return None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'root_identity'").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        db.close()
+    return None if row is None else RootIdentity.decode(row[0])
+
+
+def write_identity(state_dir: Path, root_id: str, identity: RootIdentity) -> bool:
+    """Replace the identity a watcher recorded for a root; False when it has no state here."""
+    path = state_file(state_dir, root_id)
+    if not path.exists():
+        return False
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('root_identity', ?)",
+                (identity.encode(),),
+            )
+    finally:
+        db.close()
+    return True
+
+
 class WatcherState:
     """A table of (path → signature) for one root; written only after confirmed publishes."""
 
     def __init__(self, state_dir: Path, root_id: str, root_path: Path, queue: str) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = state_dir / f"watcher-{root_id}.sqlite3"
+        self.path = state_file(state_dir, root_id)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

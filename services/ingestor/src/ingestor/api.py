@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any, Literal
 
@@ -9,7 +10,7 @@ from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from fileflow_core.messages import FileEvent, Operation
-from fileflow_core.paths import locate_in_roots
+from fileflow_core.paths import is_text, locate_in_roots, path_from_bytes
 from fileflow_core.ports import DocumentStore, EventPublisher
 from fileflow_core.settings import Settings
 
@@ -31,7 +32,11 @@ class IngestAccepted(BaseModel):
 class FileView(BaseModel):
     id: int
     root_id: str
-    path: str
+    path: str = Field(description="The path, readable: a byte that is not UTF-8 shows as \\xNN")
+    path_bytes: str | None = Field(
+        default=None,
+        description="Base64 of the path's exact bytes, when they are not valid UTF-8",
+    )
     status: Status
     content_sha256: str | None
     size: int | None
@@ -66,7 +71,7 @@ def add_ingest_routes(
         row = await store.get_file(file_id)
         if row is None:
             raise HTTPException(404, f"no file with id {file_id}")
-        return FileView.model_validate(row)
+        return _view(row)
 
     @app.get("/files", response_model=list[FileView], tags=["files"])
     async def list_files(
@@ -75,4 +80,12 @@ def add_ingest_routes(
         offset: int = Query(default=0, ge=0),
     ) -> list[FileView]:
         rows = await store.list_files(status=status, limit=limit, offset=offset)
-        return [FileView.model_validate(row) for row in rows]
+        return [_view(row) for row in rows]
+
+
+def _view(row: dict[str, Any]) -> FileView:
+    raw = bytes(row.get("path_bytes") or b"")
+    text = not raw or is_text(path_from_bytes(raw))
+    return FileView.model_validate(
+        {**row, "path_bytes": None if text else base64.b64encode(raw).decode()}
+    )
