@@ -14,7 +14,9 @@ import orjson
 import pytest
 
 from fileflow_core.settings import Settings
+from tests.integration.test_ingestor_faults import queue_depth
 from tests.pipeline import Db
+from tests.services import service, service_env
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
@@ -137,3 +139,23 @@ def _count_or_zero(db: Db):  # type: ignore[no-untyped-def]
             return 0
 
     return probe
+
+
+async def test_a_watcher_waits_for_a_root_that_is_not_there_yet(
+    settings: Settings, tmp_path: Path
+) -> None:
+    later = tmp_path / "mounted-later"
+    env = service_env(settings, later)
+    async with service("watch", env, wait_ready=False) as watcher:
+        status, body = await wait_until(
+            watcher.readiness, lambda answer: answer[0] == 503, what="not ready"
+        )
+        assert body["checks"]["roots"].startswith(f"lib: {later} does not exist")
+        assert (await watcher.metrics())["fileflow_watcher_root_present{root=lib}"] == 0
+        later.mkdir()
+        (later / "first.txt").write_text("the root appeared")
+        await wait_until(watcher.ready, bool, timeout_s=30, what="ready once the root is there")
+        await wait_until(
+            lambda: queue_depth(settings.queue_name), lambda n: n == 1, what="first.txt sent"
+        )
+        assert (await watcher.metrics())["fileflow_watcher_root_present{root=lib}"] == 1

@@ -34,6 +34,9 @@ class FakeStore:
     async def record_root_identity(self, root_id: str, identity: str) -> None:
         self.identities[root_id] = identity
 
+    async def signatures(self, root_id: str) -> dict[str, tuple[int, int, int]]:
+        return {}
+
     async def content_exists(self, sha256: str) -> bool:
         return sha256 in self.contents
 

@@ -83,6 +83,24 @@ def unavailable_reason(
     return None
 
 
+def is_empty_folder(path: Path) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
+
+
+def empty_reason(root_id: str, path: Path, files: int) -> str:
+    """Why a root with no recorded identity (recorded by an older fileflow, or lost) is not
+    taken as it is: empty, while files are known in it."""
+    return (
+        f"{path} is empty, while {files} files are known in it and no identity was recorded "
+        f"for it yet: is the share or volume mounted? If every file was really deleted, run "
+        f"`fileflow roots --accept {root_id}`"
+    )
+
+
 def mismatch_reason(root_id: str, path: Path, recorded: RootIdentity, now: RootIdentity) -> str:
     return (
         f"{path} is not the folder it was when first scanned ({recorded.describe()}; now "

@@ -12,7 +12,13 @@ from file_watcher.known import KnownFiles
 from file_watcher.state import PublishedState, WatcherState
 from fileflow_core import metrics
 from fileflow_core.mounts import detect_filesystem, needs_polling
-from fileflow_core.roots import RootIdentity, identify, unavailable_reason
+from fileflow_core.roots import (
+    RootIdentity,
+    empty_reason,
+    identify,
+    is_empty_folder,
+    unavailable_reason,
+)
 from fileflow_core.settings import RootConfig
 
 log = logging.getLogger(__name__)
@@ -51,6 +57,8 @@ class WatchedRoot:
         if reason is not None and self.identity is not None and not self.known:
             self.identity = None
             reason = unavailable_reason(self.id, self.path, None, self.config.marker)
+        if reason is None and self.identity is None and self.known and is_empty_folder(self.path):
+            return empty_reason(self.id, self.path, len(self.known))
         return reason
 
     def is_present(self) -> bool:

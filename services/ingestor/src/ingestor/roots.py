@@ -10,7 +10,13 @@ from pathlib import Path
 
 from fileflow_core.errors import ConfigError, RootUnavailableError
 from fileflow_core.ports import DocumentStore
-from fileflow_core.roots import RootIdentity, identify, unavailable_reason
+from fileflow_core.roots import (
+    RootIdentity,
+    empty_reason,
+    identify,
+    is_empty_folder,
+    unavailable_reason,
+)
 from fileflow_core.settings import RootConfig
 
 log = logging.getLogger(__name__)
@@ -62,6 +68,8 @@ class RootGuard:
             if reason is not None:
                 raise ConfigError(f"root {config.id!r}: {reason}")
             if known is None:
+                if is_empty_folder(path) and (files := len(await store.signatures(config.id))):
+                    raise ConfigError(f"root {config.id!r}: {empty_reason(config.id, path, files)}")
                 known = identify(path)
                 await store.record_root_identity(config.id, known.encode())
                 log.info(
