@@ -147,7 +147,7 @@ async def test_a_watcher_waits_for_a_root_that_is_not_there_yet(
     later = tmp_path / "mounted-later"
     env = service_env(settings, later)
     async with service("watch", env, wait_ready=False) as watcher:
-        status, body = await wait_until(
+        _, body = await wait_until(
             watcher.readiness, lambda answer: answer[0] == 503, what="not ready"
         )
         assert body["checks"]["roots"].startswith(f"lib: {later} does not exist")
