@@ -7,6 +7,7 @@ import hashlib
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +25,7 @@ from fileflow_core.store.migrate import migrate
 from tests import pipeline
 from tests.pipeline import Db
 from tests.proxy import tcp_proxy
+from tests.services import service, service_env, stop_process
 from tests.support import AMQP_URL, wait_until
 
 pytestmark = pytest.mark.integration
@@ -294,3 +296,23 @@ async def test_long_work_is_handed_over_before_the_ack_timeout_and_done_once(
     assert metric("fileflow_ingestor_hashed_bytes_total") - hashed == len(data)
     assert await db.fetchval("SELECT count(*) FROM files") == 1
     assert await queue_depth(f"{settings.queue_name}.dead") == 0
+
+
+async def test_a_stop_ends_while_rabbitmq_is_unreachable(
+    settings: Settings, root_dir: Path
+) -> None:
+    async with tcp_proxy("127.0.0.1", 5672) as proxy:
+        env = service_env(
+            settings.model_copy(update={"amqp_url": through_proxy(settings.amqp_url, proxy.port)}),
+            root_dir,
+            FILEFLOW_DRAIN_TIMEOUT_S="5",
+        )
+        async with service("ingest", env) as ingestor:
+            proxy.cut()
+            await wait_until(ingestor.ready, lambda ok: not ok, what="not ready")
+            started = time.monotonic()
+            code = await stop_process(ingestor.process, grace_s=40)
+            took = time.monotonic() - started
+    print(f"\nstopped in {took:.1f}s with RabbitMQ unreachable")
+    assert code == 0
+    assert took < 5 + 2 * 10 + 5  # the drain, then at most two bounded broker calls

@@ -7,19 +7,50 @@ import gc
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import uvloop
 
 ServiceMain = Callable[[asyncio.Event], Awaitable[None]]
+T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """A stop was asked for while the service was still starting."""
+
+
+async def until_stopped(stop: asyncio.Event, step: Awaitable[T]) -> T:
+    """Await a start-up ``step`` (a connection that may take its whole timeout), unless a stop
+    comes first: then the step is cancelled and ``Stopped`` raised."""
+    work = asyncio.ensure_future(step)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([work, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not work.done():
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        raise Stopped("stopped while starting")
+    return work.result()
 
 
 async def _with_signals(main: ServiceMain) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(main(stop))
+
+    def on_signal() -> None:
+        if stop.is_set():
+            task.cancel()  # a second signal: no more waiting for a drain
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     try:
-        await main(stop)
+        await task
+    except (Stopped, asyncio.CancelledError):
+        pass
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

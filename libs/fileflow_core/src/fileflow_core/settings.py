@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from fileflow_core.errors import ConfigError
+from fileflow_core.urls import check_server_url
 
 ROOT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _ROOT_ID_RE = re.compile(ROOT_ID_PATTERN)
@@ -161,6 +162,23 @@ class Settings(BaseSettings):
     ingestor_http_port: int = Field(default=9102, ge=0, le=65535)
     log_level: str = Field(default="INFO", pattern=r"^(?i)(DEBUG|INFO|WARNING|ERROR)$")
 
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url(cls, value: str) -> str:
+        return check_server_url(value, ("amqp", "amqps"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value.startswith("unix://"):
+            return check_server_url(value, ("unix",), host_required=False)
+        return check_server_url(value, ("redis", "rediss"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return check_server_url(value, ("postgresql", "postgres"))
+
     @field_validator("roots", mode="before")
     @classmethod
     def _parse_roots(cls, value: Any) -> Any:
@@ -240,7 +258,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
             where = "/".join(str(part) for part in error["loc"][1:])
-            problems.append(
-                f"FILEFLOW_{field.upper()}{f' ({where})' if where else ''}: {error['msg']}"
-            )
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"FILEFLOW_{field.upper()}{f' ({where})' if where else ''}: {message}")
         raise ConfigError("invalid setting: " + "; ".join(problems)) from None

@@ -32,6 +32,7 @@ from fileflow_core.messages import FileEvent, Operation
 from fileflow_core.paths import relative_to_root
 from fileflow_core.ports import EventPublisher
 from fileflow_core.roots import RootIdentity
+from fileflow_core.runtime import until_stopped
 from fileflow_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -541,6 +542,8 @@ class Watcher:
         loop keeps trying while the watcher watches and holds a backlog."""
         try:
             self._publisher = await self._publisher_factory()
+        except ConfigError:
+            raise  # a wrong password or address does not fix itself: say so and stop
         except FileflowError as exc:
             log.warning(
                 "broker unreachable at start; watching anyway and publishing later",
@@ -714,7 +717,7 @@ async def run_watcher(
             serving(app, settings.http_host, settings.watcher_http_port)
         )
         log.info("watcher serving HTTP", extra={"http": f"{settings.http_host}:{port}"})
-        await watcher.connect()
+        await until_stopped(stop, watcher.connect())
 
         async def catch_up_every_root() -> None:
             for root in roots:

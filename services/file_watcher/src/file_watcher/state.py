@@ -9,6 +9,7 @@ from typing import Protocol
 
 from file_watcher.known import KnownFiles
 from file_watcher.scan import Signature
+from fileflow_core.errors import ConfigError
 from fileflow_core.paths import path_bytes, path_from_bytes
 from fileflow_core.roots import RootIdentity
 
@@ -109,9 +110,19 @@ class WatcherState:
     """A table of (path → signature) for one root; written only after confirmed publishes."""
 
     def __init__(self, state_dir: Path, root_id: str, root_path: Path, queue: str) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_file(state_dir, root_id)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if state_dir.exists() and not state_dir.is_dir():
+            raise ConfigError(f"FILEFLOW_STATE_DIR {state_dir} is not a folder")
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA user_version")
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise ConfigError(
+                f"cannot keep the watcher's state in {self.path}: {reason} "
+                "(FILEFLOW_STATE_DIR must be a folder this user can write)"
+            ) from None
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")

@@ -8,6 +8,7 @@ import logging
 from fileflow_core.backends import Backends, open_backends, require_real
 from fileflow_core.errors import TransientError
 from fileflow_core.http import api_app, serving
+from fileflow_core.runtime import until_stopped
 from fileflow_core.settings import Settings
 from ingestor.api import add_ingest_routes
 from ingestor.consume import DeliveryProcessor
@@ -35,8 +36,9 @@ async def run_ingestor(
     RootGuard.check_present(settings.roots)
     owned = backends is None
     if backends is None:
-        backends = await open_backends(
-            settings, require_real(settings, "ingestor"), name="fileflow-ingestor"
+        backends = await until_stopped(
+            stop,
+            open_backends(settings, require_real(settings, "ingestor"), name="fileflow-ingestor"),
         )
     try:
         return await _consume(settings, stop, started, extractor, backends)

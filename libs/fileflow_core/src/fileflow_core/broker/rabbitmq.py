@@ -24,10 +24,11 @@ from fileflow_core.broker.topology import (
     Topology,
     attempt_of,
 )
-from fileflow_core.errors import TransientError
+from fileflow_core.errors import ConfigError, TransientError
 from fileflow_core.messages import FileEvent, encode_events
 from fileflow_core.ports import DeliveryHandler
 from fileflow_core.publishing import message_batches
+from fileflow_core.urls import redact
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +52,16 @@ async def connect(url: str, *, name: str, timeout_s: float) -> AbstractRobustCon
         return await aio_pika.connect_robust(
             url, timeout=timeout_s, client_properties={"connection_name": name}
         )
+    except aiormq.exceptions.ProbableAuthenticationError as exc:
+        raise ConfigError(
+            f"RabbitMQ at {redact(url)} refused the login: {exc.args[0] if exc.args else exc}; "
+            "check the user and password in FILEFLOW_AMQP_URL"
+        ) from exc
     except BROKER_ERRORS as exc:
         raise TransientError(
-            f"cannot connect to RabbitMQ at {_redact(url)}: {exc!r}; "
+            f"cannot connect to RabbitMQ at {redact(url)}: {exc!r}; "
             "is it running? (set FILEFLOW_AMQP_URL)"
         ) from exc
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"
 
 
 async def declare_topology(
@@ -313,7 +312,9 @@ class RabbitConsumer:
     async def stop(self) -> None:
         if self._queue is not None and self._tag is not None:
             try:
-                await self._queue.cancel(self._tag)
+                # With the broker away, a robust channel waits for it to come back first.
+                async with asyncio.timeout(SETTLE_TIMEOUT_S):
+                    await self._queue.cancel(self._tag)
             except BROKER_ERRORS as exc:
                 log.warning("cancelling the consumer failed: %r", exc)
             self._tag = None
@@ -321,7 +322,11 @@ class RabbitConsumer:
     async def close(self) -> None:
         await self.stop()
         if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
+            try:
+                async with asyncio.timeout(SETTLE_TIMEOUT_S):
+                    await self._channel.close()
+            except BROKER_ERRORS as exc:
+                log.warning("closing the channel failed: %r", exc)
 
 
 class RabbitBroker:
@@ -386,7 +391,11 @@ class RabbitBroker:
         return depths
 
     async def close(self) -> None:
-        await self.connection.close()
+        try:
+            async with asyncio.timeout(SETTLE_TIMEOUT_S):
+                await self.connection.close()
+        except BROKER_ERRORS as exc:
+            log.warning("closing the RabbitMQ connection failed: %r", exc)
 
     async def drain_dead_letters(
         self,

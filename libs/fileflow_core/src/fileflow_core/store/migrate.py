@@ -31,7 +31,7 @@ async def migrate(database_url: str) -> list[str]:
     try:
         return await _apply(conn)
     except (asyncpg.PostgresError, OSError) as exc:
-        raise TransientError(f"migration failed: {exc!r}") from exc
+        raise TransientError(f"migration failed: {exc}") from exc
     finally:
         await conn.close()
 

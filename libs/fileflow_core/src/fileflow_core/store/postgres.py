@@ -17,7 +17,7 @@ from fileflow_core.errors import (
 )
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.paths import display_path, path_bytes, path_from_bytes
-from fileflow_core.store.database import CONNECTION_ERRORS
+from fileflow_core.store.database import CONNECTION_ERRORS, refused, unreachable
 from fileflow_core.store.urls import describe
 
 T = TypeVar("T")
@@ -171,10 +171,9 @@ class PostgresDocumentStore:
                 url, min_size=1, max_size=max_connections, init=_init_connection, timeout=10
             )
         except CONNECTION_ERRORS as exc:
-            raise TransientError(
-                f"cannot connect to PostgreSQL at {describe(url)}: {exc!r}; "
-                "is it running? (set FILEFLOW_DATABASE_URL)"
-            ) from exc
+            raise unreachable(url, exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise refused(url, exc) from exc
         return cls(pool, url)
 
     async def close(self) -> None:
