@@ -14,6 +14,7 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from fileflow_core.settings import Settings
 from tests import pipeline
@@ -201,6 +202,77 @@ async def test_ingest_api(settings: Settings, root_dir: Path, tmp_path: Path) ->
     assert {"/ingest", "/files", "/files/{file_id}", "/healthz", "/readyz"} <= set(spec["paths"])
     db = Db(settings.database_url)
     assert await db.fetchval("SELECT count(*) FROM files WHERE path LIKE '%outside%'") == 0
+
+
+async def test_the_api_behind_a_token(settings: Settings, root_dir: Path) -> None:
+    (root_dir / "wanted.txt").write_text("ingest me with the token")
+    port, token = free_port(), "t0ken-" + "x" * 30
+    api = settings.model_copy(update={"ingestor_http_port": port, "api_token": SecretStr(token)})
+    base = f"http://127.0.0.1:{port}"
+    right = {"Authorization": f"Bearer {token}"}
+    request = {"path": str(root_dir / "wanted.txt")}
+    async with pipeline.ingestor(api), aiohttp.ClientSession() as session:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+            async with session.post(f"{base}/ingest", json=request, headers=headers) as r:
+                assert r.status == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+            async with session.get(f"{base}/files", headers=headers) as r:
+                assert r.status == 401
+            async with session.get(f"{base}/files/1", headers=headers) as r:
+                assert r.status == 401
+        for probe in ("/healthz", "/readyz", "/metrics"):
+            async with session.get(f"{base}{probe}") as r:
+                assert r.status == 200, probe
+        async with session.post(f"{base}/ingest", json=request, headers=right) as r:
+            assert r.status == 202
+            file_id = (await r.json())["id"]
+
+        async def file_status() -> str:
+            async with session.get(f"{base}/files/{file_id}", headers=right) as response:
+                return str((await response.json())["status"])
+
+        await wait_until(file_status, lambda s: s == "completed", what="ingested with the token")
+        # Out of range is a 4xx, never a 500 nor a row.
+        for url in (f"{base}/files/{2**63}", f"{base}/files/0", f"{base}/files?offset={2**63}"):
+            async with session.get(url, headers=right) as r:
+                assert r.status == 422, url
+        too_long = {"path": f"{root_dir}/" + "a/" * 20_000 + "x"}
+        async with session.post(f"{base}/ingest", json=too_long, headers=right) as r:
+            assert r.status == 422
+    assert await Db(settings.database_url).fetchval("SELECT count(*) FROM files") == 1
+
+
+def test_an_api_open_to_the_network_needs_a_token_or_a_choice(
+    settings: Settings, root_dir: Path
+) -> None:
+    env = {
+        **env_for(settings),
+        "FILEFLOW_ROOTS": f"lib={root_dir}",
+        "FILEFLOW_HTTP_HOST": "0.0.0.0",
+    }
+    refused = subprocess.run(
+        [str(BIN / "fileflow"), "ingest"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "fileflow: error: the ingest API would listen on 0.0.0.0 with no token: set "
+        "FILEFLOW_API_TOKEN (16 characters or more, e.g. `openssl rand -hex 32`), or "
+        "FILEFLOW_API_AUTH=off to leave it open on purpose"
+    ]
+    short = {**env, "FILEFLOW_API_TOKEN": "short"}
+    too_short = subprocess.run(
+        [str(BIN / "fileflow"), "ingest"],
+        env=short,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert too_short.returncode == 2 and "FILEFLOW_API_TOKEN" in too_short.stderr
 
 
 async def test_backfill_follows_progress_and_summarises(settings: Settings, root_dir: Path) -> None:

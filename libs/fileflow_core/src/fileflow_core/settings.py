@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -158,6 +159,10 @@ class Settings(BaseSettings):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     drain_timeout_s: float = Field(default=30.0, ge=0)
     http_host: str = "127.0.0.1"
+    # The ingest API (/ingest, /files) asks for this as a bearer token; required when the API
+    # listens beyond loopback, unless api_auth is "off" (an explicit choice to leave it open).
+    api_token: SecretStr | None = Field(default=None, min_length=16)
+    api_auth: Literal["token", "off"] = "token"
     watcher_http_port: int = Field(default=9101, ge=0, le=65535)
     ingestor_http_port: int = Field(default=9102, ge=0, le=65535)
     log_level: str = Field(default="INFO", pattern=r"^(?i)(DEBUG|INFO|WARNING|ERROR)$")

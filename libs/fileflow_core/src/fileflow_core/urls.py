@@ -9,18 +9,25 @@ _SCP_LIKE = re.compile(r"^(?P<user>[^@/:]+(?::[^@/]*)?)@(?P<rest>[^/:]+:.*)$")
 
 
 def without_userinfo(url: str) -> str:
-    """``url`` with any user name and password removed (``https://user:TOKEN@host/r`` →
-    ``https://host/r``; ``token@host:path`` → ``host:path``), for what is stored or logged."""
+    """``url`` without its credentials, for what is stored or logged. Over HTTP a user name may
+    be the token itself (``https://TOKEN@host/r``), so all of it goes; over SSH the user is
+    only who logs in (``git@host:team/r.git`` stays), and only a password goes."""
     if "://" not in url:
         match = _SCP_LIKE.match(url)
-        return match.group("rest") if match else url
+        if match is None or ":" not in match.group("user"):
+            return url
+        return f"{match.group('user').partition(':')[0]}@{match.group('rest')}"
     try:
         parts = urlsplit(url)
     except ValueError:
         return _blind(url)
     if "@" not in parts.netloc:
         return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if parts.scheme in ("ssh", "git+ssh", "ssh+git") and ":" not in userinfo:
+        return url
+    keep = f"{userinfo.partition(':')[0]}@" if parts.scheme in ("ssh", "git+ssh", "ssh+git") else ""
+    return urlunsplit(parts._replace(netloc=keep + host))
 
 
 def redact(url: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import configparser
 from pathlib import Path
 
+from fileflow_core.urls import without_userinfo
+
 
 def find_git_dir(start: Path) -> Path | None:
     for folder in (start, *start.parents):
@@ -39,5 +41,6 @@ def git_source(root: Path) -> dict[str, str] | None:
         return source
     section = 'remote "origin"'
     if config.has_section(section) and config.has_option(section, "url"):
-        source["remote"] = config.get(section, "url")
+        # A remote may carry credentials (https://user:TOKEN@host/...): never stored or logged.
+        source["remote"] = without_userinfo(config.get(section, "url"))
     return source

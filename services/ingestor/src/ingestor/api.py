@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import base64
+import hmac
+import ipaddress
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as ApiPath
 from pydantic import BaseModel, Field
 
-from fileflow_core.messages import FileEvent, Operation
+from fileflow_core.errors import ConfigError
+from fileflow_core.messages import MAX_PATH_BYTES, FileEvent, Operation
 from fileflow_core.paths import is_text, locate_in_roots, path_from_bytes
 from fileflow_core.ports import DocumentStore, EventPublisher
 from fileflow_core.settings import Settings
@@ -18,7 +23,11 @@ Status = Literal["pending", "processing", "completed", "failed", "deleted"]
 
 
 class IngestRequest(BaseModel):
-    path: str = Field(description="Absolute path of a file under one of the configured roots")
+    path: str = Field(
+        min_length=1,
+        max_length=MAX_PATH_BYTES + 4096,
+        description="Absolute path of a file under one of the configured roots",
+    )
     reprocess: bool = Field(default=False, description="Extract again even if already known")
 
 
@@ -49,12 +58,57 @@ class FileView(BaseModel):
     updated_at: datetime
 
 
+MAX_ID = 2**63 - 1
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_api_access(settings: Settings) -> None:
+    """Refuse to serve the ingest API to the network without a token, unless told to."""
+    if (
+        settings.api_token is None
+        and settings.api_auth != "off"
+        and not is_loopback(settings.http_host)
+    ):
+        raise ConfigError(
+            f"the ingest API would listen on {settings.http_host} with no token: set "
+            "FILEFLOW_API_TOKEN (16 characters or more, e.g. `openssl rand -hex 32`), or "
+            "FILEFLOW_API_AUTH=off to leave it open on purpose"
+        )
+
+
+def _bearer(settings: Settings) -> Callable[[Request], None]:
+    token = settings.api_token
+
+    def require_token(request: Request) -> None:
+        if token is None or settings.api_auth == "off":
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = token.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected):
+            raise HTTPException(
+                401,
+                "this API needs the token of FILEFLOW_API_TOKEN: Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return require_token
+
+
 def add_ingest_routes(
     app: FastAPI, settings: Settings, store: DocumentStore, publisher: EventPublisher
 ) -> None:
     roots = [(root.id, root.path.expanduser().absolute()) for root in settings.roots]
+    router = APIRouter(dependencies=[Depends(_bearer(settings))])
 
-    @app.post("/ingest", status_code=202, response_model=IngestAccepted, tags=["ingest"])
+    @router.post("/ingest", status_code=202, response_model=IngestAccepted, tags=["ingest"])
     async def ingest(request: IngestRequest) -> IngestAccepted:
         """Enqueue a file like a watcher event. A path outside every root is refused unread."""
         located = locate_in_roots(request.path, roots)
@@ -66,21 +120,23 @@ def add_ingest_routes(
         await publisher.publish([event])
         return IngestAccepted(id=file_id, root_id=root_id, path=relative)
 
-    @app.get("/files/{file_id}", response_model=FileView, tags=["files"])
-    async def get_file(file_id: int) -> FileView:
+    @router.get("/files/{file_id}", response_model=FileView, tags=["files"])
+    async def get_file(file_id: int = ApiPath(ge=1, le=MAX_ID)) -> FileView:
         row = await store.get_file(file_id)
         if row is None:
             raise HTTPException(404, f"no file with id {file_id}")
         return _view(row)
 
-    @app.get("/files", response_model=list[FileView], tags=["files"])
+    @router.get("/files", response_model=list[FileView], tags=["files"])
     async def list_files(
         status: Status | None = None,
         limit: int = Query(default=100, ge=1, le=1000),
-        offset: int = Query(default=0, ge=0),
+        offset: int = Query(default=0, ge=0, le=MAX_ID),
     ) -> list[FileView]:
         rows = await store.list_files(status=status, limit=limit, offset=offset)
         return [_view(row) for row in rows]
+
+    app.include_router(router)
 
 
 def _view(row: dict[str, Any]) -> FileView:

@@ -153,6 +153,12 @@ class DeliveryProcessor:
             )
             await delivery.dead_letter(str(exc))
             _DEAD_LETTERED.inc()
+            # A row the API created as pending must not stay pending for ever.
+            await self._record_failure(
+                FileObservation(event.root_id, event.path, self._handler.clock()),
+                str(exc),
+                delivery.attempt,
+            )
             return
         except Exception as exc:  # the loop must survive anything one file does
             reason = str(exc) if isinstance(exc, TransientError) else f"unexpected error: {exc!r}"

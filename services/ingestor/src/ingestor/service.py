@@ -10,7 +10,7 @@ from fileflow_core.errors import TransientError
 from fileflow_core.http import api_app, serving
 from fileflow_core.runtime import until_stopped
 from fileflow_core.settings import Settings
-from ingestor.api import add_ingest_routes
+from ingestor.api import add_ingest_routes, check_api_access
 from ingestor.consume import DeliveryProcessor
 from ingestor.extract import Extractor, PoolExtractor
 from ingestor.handle import FileHandler
@@ -34,6 +34,7 @@ async def run_ingestor(
     real ones and closes them when it stops.
     """
     RootGuard.check_present(settings.roots)
+    check_api_access(settings)
     owned = backends is None
     if backends is None:
         backends = await until_stopped(
