@@ -31,7 +31,6 @@ pytestmark = pytest.mark.integration
 
 COMPOSE_FILES = ("compose.yaml", "docker/compose.podman.yaml")
 PODMAN_SHIM = Path(__file__).with_name("podman-healthy-wait")
-PODMAN_COMPOSE_VERSION = "1.6.0"
 COMPOSE_TIMEOUT_S = 900
 ONE_SHOTS = ("db-roles", "migrate")
 SERVICES = ("rabbitmq", "redis", "postgres", "file_watcher", "ingestor", "prometheus")
