@@ -25,6 +25,8 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The images on their own first, then the whole stack.
+    items.sort(key=lambda item: "tests/containers/test_compose.py" in item.nodeid)
     for item in items:
         if "tests/containers/" in item.nodeid and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(SUITE_TIMEOUT_S))

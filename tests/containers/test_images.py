@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,12 +66,13 @@ def test_the_watcher_image_carries_no_extraction_library(images: dict[str, pm.Bu
 
 
 @pytest.fixture
-def library(tmp_path: Path) -> Path:
+def library() -> Iterator[Path]:
     """The watched folder; readable by the containers' uid, as the README asks."""
-    folder = tmp_path / "library"
-    folder.mkdir()
-    folder.chmod(0o755)
-    return folder
+    with tempfile.TemporaryDirectory(prefix="fileflow-containers-") as work:
+        folder = Path(work) / "library"
+        folder.mkdir()
+        folder.chmod(0o755)
+        yield folder
 
 
 @pytest.fixture
