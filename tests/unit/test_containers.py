@@ -1,12 +1,15 @@
-"""Dockerfiles, compose.yaml, Prometheus and Grafana configuration, checked against the code.
+"""docker/Dockerfile, compose.yaml and its podman override, Prometheus and Grafana
+configuration, checked against the code.
 
-No Docker engine is needed: the files are parsed and compared with the CLI's commands, the
-settings fields and defaults, and the metrics the services register.
+No container engine is needed: the files are parsed and compared with the CLI's commands, the
+settings fields and defaults, the lock file and the metrics the services register. The
+container suite (tests/containers) builds and runs them for real.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -14,6 +17,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,14 +36,21 @@ from fileflow.cli import app as cli_app
 from fileflow_core.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "docker" / "Dockerfile"
 INFRA = ("rabbitmq", "redis", "postgres")
+ONE_SHOTS = ("db-roles", "migrate")
+# Settings the deployment passes ahead of the code that reads them (the ingestor's API token).
+PENDING_SETTINGS = {"FILEFLOW_API_TOKEN"}
+# What the ingestor alone needs to extract metadata; the watcher's image must not carry it.
+EXTRACTION_PACKAGES = {"pillow", "pypdf", "tinytag", "pebble", "puremagic", "aiofiles"}
+OWNER_ROLE, APP_ROLE = "fileflow_owner", "fileflow_app"
 
 
 @dataclass(frozen=True)
 class AppService:
     name: str
-    dockerfile: str
-    command: str
+    package: str
+    command: list[str]
     port_field: str
     needs: tuple[str, ...]
 
@@ -47,12 +58,14 @@ class AppService:
 APPS = (
     AppService(
         "file_watcher",
-        "docker/file_watcher.Dockerfile",
-        "watch",
+        "fileflow-file-watcher",
+        ["python", "-m", "file_watcher"],
         "watcher_http_port",
         ("rabbitmq",),
     ),
-    AppService("ingestor", "docker/ingestor.Dockerfile", "ingest", "ingestor_http_port", INFRA),
+    AppService(
+        "ingestor", "fileflow", ["fileflow", "ingest"], "ingestor_http_port", (*INFRA, "migrate")
+    ),
 )
 APP_IDS = [a.name for a in APPS]
 
@@ -79,8 +92,32 @@ class Stage:
         return {key: value for key, _, value in pairs}
 
 
-def parse_dockerfile(path: Path) -> list[Stage]:
-    """Stages with their instructions; continuation lines joined, comments dropped."""
+@dataclass
+class Dockerfile:
+    args: dict[str, str]
+    stages: list[Stage]
+
+    def stage(self, name: str) -> Stage:
+        (found,) = [s for s in self.stages if s.name == name]
+        return found
+
+    def chain(self, name: str) -> list[Stage]:
+        """The stage and the stages it is built FROM, outermost first."""
+        names = {s.name for s in self.stages}
+        found = [self.stage(name)]
+        while found[0].base in names:
+            found.insert(0, self.stage(found[0].base))
+        return found
+
+    def target(self, name: str) -> Stage:
+        """A target as built: its chain's instructions in order, from the chain's base."""
+        chain = self.chain(name)
+        return Stage(chain[0].base, name, [i for s in chain for i in s.instructions])
+
+
+def parse_dockerfile(path: Path) -> Dockerfile:
+    """Global ARGs and stages with their instructions; continuation lines joined, comments
+    dropped; ``${ARG}`` in FROM left as written."""
     lines: list[str] = []
     pending = ""
     for raw in path.read_text().splitlines():
@@ -103,21 +140,28 @@ def parse_dockerfile(path: Path) -> list[Stage]:
             global_args[name] = default
         elif keyword == "FROM":
             parts = rest.split()
-            base = re.sub(r"\$\{(\w+)\}", lambda m: global_args[m.group(1)], parts[0])
             alias = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else None
-            stages.append(Stage(base, alias))
+            stages.append(Stage(parts[0], alias))
         else:
             assert stages, f"{path}: {keyword} before FROM"
             stages[-1].instructions.append((keyword, rest))
-    return stages
+    return Dockerfile(global_args, stages)
+
+
+def default_of(dockerfile: Dockerfile, reference: str) -> str:
+    """``${ARG}`` with the ARG's default."""
+    return re.sub(r"\$\{(\w+)\}", lambda m: dockerfile.args[m.group(1)], reference)
 
 
 _DEFAULTED = re.compile(r"\$\{(\w+)(:?-)([^}]*)\}")
+_REQUIRED = re.compile(r"\$\{(\w+):?\?[^}]*\}")
 
 
 def interpolate(text: str) -> str:
-    """Compose's ``${VAR:-default}`` / ``${VAR-default}`` with nothing set: the defaults."""
+    """Compose's ``${VAR:-default}`` / ``${VAR-default}`` with nothing set: the defaults;
+    a required ``${VAR:?message}`` as if set to ``required-VAR``."""
     text = _DEFAULTED.sub(lambda m: m.group(3), text)
+    text = _REQUIRED.sub(lambda m: f"required-{m.group(1)}", text)
     bare = re.findall(r"(?<!\$)\$\{?\w+", text.replace("$$", ""))
     assert not bare, f"variables without a default in compose.yaml: {bare}"
     return text.replace("$$", "$")
@@ -176,7 +220,12 @@ def duration_s(value: str) -> float:
     return sum(float(n) * units[u] for n, u in parts)
 
 
-# --- the CLI -------------------------------------------------------------------------------
+def bind_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> source, for ``source:target[:mode]`` volume entries."""
+    return {str(m).split(":")[1]: str(m).split(":")[0] for m in service.get("volumes", [])}
+
+
+# --- the CLI and the lock ------------------------------------------------------------------
 
 
 def fileflow_commands() -> set[str]:
@@ -189,34 +238,63 @@ def test_the_cli_registers_the_service_commands() -> None:
     assert {"watch", "ingest", "run", "migrate", "status"} <= fileflow_commands()
 
 
-# --- Dockerfiles ---------------------------------------------------------------------------
+def locked_closure(package: str) -> set[str]:
+    """The package and everything uv.lock installs with it (no dev groups)."""
+    locked = {p["name"]: p for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]}
+    found: set[str] = set()
+    pending = [package]
+    while pending:
+        name = pending.pop()
+        if name not in found:
+            found.add(name)
+            pending += [d["name"] for d in locked[name].get("dependencies", [])]
+    return found
+
+
+# --- docker/Dockerfile ---------------------------------------------------------------------
+
+
+def uv_syncs(dockerfile: Dockerfile, target: str) -> list[str]:
+    return [run for s in dockerfile.chain(target) for run in s.all("RUN") if "uv sync" in run]
+
+
+def venv_stage(dockerfile: Dockerfile, target: str) -> str:
+    (copy,) = [c for c in dockerfile.target(target).all("COPY") if c.endswith("/app/.venv")]
+    return copy.split()[0].removeprefix("--from=")
+
+
+def test_dockerfile_has_public_defaults_for_its_base_and_uv_images() -> None:
+    dockerfile = parse_dockerfile(DOCKERFILE)
+    assert dockerfile.args["PYTHON_IMAGE"] == "python:3.11-slim-bookworm"
+    assert re.fullmatch(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+", dockerfile.args["UV_IMAGE"]), (
+        "uv from a pinned official image by default"
+    )
+    (uv_stage,) = [s for s in dockerfile.stages if s.base == "${UV_IMAGE}"]
+    copies = [c for s in dockerfile.stages for c in s.all("COPY") if "/uv " in c]
+    assert copies == [f"--from={uv_stage.name} /uv /uvx /bin/"]
 
 
 @pytest.mark.parametrize("svc", APPS, ids=APP_IDS)
-def test_dockerfile_builds_the_locked_venv_in_a_builder_stage(svc: AppService) -> None:
-    stages = parse_dockerfile(REPO / svc.dockerfile)
-    assert len(stages) >= 2, "multi-stage build expected"
-    builder, runtime = stages[0], stages[-1]
-    assert builder.base == runtime.base, "the venv's interpreter must exist at the same path"
-    assert re.fullmatch(r"python:3\.11-slim(-\w+)?", runtime.base), runtime.base
-
-    uv_copy = [c for c in builder.all("COPY") if "ghcr.io/astral-sh/uv" in c]
-    assert len(uv_copy) == 1
-    assert re.fullmatch(r"--from=ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+ /uv /uvx /bin/", uv_copy[0]), (
-        "uv copied from a pinned official image"
+def test_dockerfile_builds_the_locked_venv_of_each_target(svc: AppService) -> None:
+    dockerfile = parse_dockerfile(DOCKERFILE)
+    venv = venv_stage(dockerfile, svc.name)
+    build, runtime = dockerfile.chain(venv)[0], dockerfile.chain(svc.name)[0]
+    assert build.base == runtime.base == "${PYTHON_IMAGE}", (
+        "the venv's interpreter must exist at the same path"
     )
-
-    syncs = [run for run in builder.all("RUN") if "uv sync" in run]
-    assert syncs, "the builder installs with uv sync"
+    syncs = uv_syncs(dockerfile, venv)
+    assert len(syncs) == 2, "dependencies first, then the workspace"
     for run in syncs:
-        for flag in ("--frozen", "--no-dev", "--all-packages", "--mount=type=cache"):
+        for flag in ("--frozen", "--no-dev", f"--package {svc.package} ", "--mount=type=cache"):
             assert flag in run, f"{flag} missing in: {run}"
-    assert "--no-editable" in syncs[-1], "the final venv must not point back at /app sources"
+        assert "--mount=type=secret,id=cacert" in run, "the proxy's CA, never baked in"
     assert "--no-install-workspace" in syncs[0], "dependencies layer first, for caching"
+    assert "--no-editable" in syncs[1], "the final venv must not point back at /app sources"
 
     copied_manifests = {
         part
-        for copy in builder.all("COPY")
+        for stage in dockerfile.chain(venv)
+        for copy in stage.all("COPY")
         for part in copy.split()
         if part.endswith("pyproject.toml") and "/" in part
     }
@@ -228,17 +306,23 @@ def test_dockerfile_builds_the_locked_venv_in_a_builder_stage(svc: AppService) -
     assert copied_manifests == members, "every workspace member's manifest, for --frozen"
 
 
+def test_the_watcher_target_installs_no_extraction_library() -> None:
+    watcher = locked_closure("fileflow-file-watcher")
+    assert not watcher & EXTRACTION_PACKAGES, watcher & EXTRACTION_PACKAGES
+    assert "fileflow-ingestor" not in watcher
+    assert locked_closure("fileflow") >= EXTRACTION_PACKAGES, "the ingestor's target has them"
+
+
 @pytest.mark.parametrize("svc", APPS, ids=APP_IDS)
 def test_dockerfile_runtime_stage_is_unprivileged_and_self_contained(svc: AppService) -> None:
-    runtime = parse_dockerfile(REPO / svc.dockerfile)[-1]
+    dockerfile = parse_dockerfile(DOCKERFILE)
+    runtime = dockerfile.target(svc.name)
     user = runtime.last("USER").split(":")[0]
     assert user not in ("root", "0"), "the service must not run as root"
-    assert all("uv" not in copy.split()[0] for copy in runtime.all("COPY")), "no uv at runtime"
-    (venv_copy,) = [c for c in runtime.all("COPY") if c.startswith("--from=builder")]
-    venv = venv_copy.split()[-1]
-    assert venv.endswith("/.venv")
+    assert all("/uv" not in copy for copy in runtime.all("COPY")), "no uv at runtime"
+    assert all(not copy.startswith("--from=") or "_venv " in copy for copy in runtime.all("COPY"))
     env = runtime.env()
-    assert env["PATH"].split(":")[0] == f"{venv}/bin"
+    assert env["PATH"].split(":")[0] == "/app/.venv/bin"
     assert env["FILEFLOW_HTTP_HOST"] == "0.0.0.0"
     for key in env:
         if key.startswith("FILEFLOW_"):
@@ -247,9 +331,13 @@ def test_dockerfile_runtime_stage_is_unprivileged_and_self_contained(svc: AppSer
 
 @pytest.mark.parametrize("svc", APPS, ids=APP_IDS)
 def test_dockerfile_cmd_port_and_healthcheck_match_the_code(svc: AppService) -> None:
-    runtime = parse_dockerfile(REPO / svc.dockerfile)[-1]
-    assert json.loads(runtime.last("CMD")) == ["fileflow", svc.command]
-    assert svc.command in fileflow_commands()
+    runtime = parse_dockerfile(DOCKERFILE).target(svc.name)
+    command = json.loads(runtime.last("CMD"))
+    assert command == svc.command
+    if command[0] == "fileflow":
+        assert command[1] in fileflow_commands()
+    else:
+        assert importlib.util.find_spec(f"{command[2]}.__main__") is not None
 
     default_port = Settings.model_fields[svc.port_field].default
     port_var = f"FILEFLOW_{svc.port_field.upper()}"
@@ -313,12 +401,14 @@ def probe(argv: list[str], env: dict[str, str] | None = None) -> int:
 
 
 def test_compose_defines_the_pipeline_and_its_servers(services: dict[str, dict[str, Any]]) -> None:
-    expected = {*INFRA, "file_watcher", "ingestor", "prometheus", "grafana"}
+    expected = {*INFRA, *ONE_SHOTS, "file_watcher", "ingestor", "prometheus", "grafana"}
     assert expected <= set(services)
     checks = {
         "rabbitmq": ["rabbitmq-diagnostics", "-q", "ping"],
         "redis": ["redis-cli", "ping"],
         "postgres": ["pg_isready"],
+        "prometheus": ["http://127.0.0.1:9090/-/ready"],
+        "grafana": ["http://127.0.0.1:3000/api/health"],
     }
     for name, words in checks.items():
         argv = healthcheck_argv(services[name])
@@ -333,9 +423,21 @@ def test_compose_commits_no_secrets() -> None:
         key, sep, value = line.strip().partition(":")
         if sep and re.search(r"PASS(WORD)?$", key) and value.strip():
             assert value.strip().startswith("${") and ":-" in value, line
+        if sep and key.endswith("TOKEN") and value.strip():
+            assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", value.strip()), f"no default token: {line}"
         if re.search(r"\w+://[^/\s]*:[^@/\s]+@", line):
             credentials = line.split("://", 1)[1].split("@", 1)[0]
             assert "${" in credentials.split(":", 1)[1], f"literal password in URL: {line}"
+
+
+def test_compose_bounds_every_service(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        assert re.fullmatch(r"\d+[mg]", str(service.get("mem_limit", ""))), f"{name}: mem_limit"
+        logging = service.get("logging", {})
+        assert logging.get("options", {}).get("max-size"), f"{name}: logs not rotated"
+        assert "healthcheck" in service or name in ONE_SHOTS, f"{name}: no healthcheck"
+        if name in ONE_SHOTS:
+            assert service["restart"] == "no", name
 
 
 @pytest.mark.parametrize("svc", APPS, ids=APP_IDS)
@@ -346,15 +448,16 @@ def test_compose_app_service_matches_its_image_and_the_settings(
     tmp_path: Path,
 ) -> None:
     service = services[svc.name]
-    assert service["build"]["dockerfile"] == svc.dockerfile
-    assert Path(REPO / service["build"].get("context", "."), svc.dockerfile).is_file()
-    runtime = parse_dockerfile(REPO / svc.dockerfile)[-1]
+    assert service["build"]["dockerfile"] == "docker/Dockerfile"
+    assert service["build"]["target"] == svc.name
+    assert Path(REPO / service["build"].get("context", "."), "docker/Dockerfile").is_file()
+    runtime = parse_dockerfile(DOCKERFILE).target(svc.name)
     command = service.get("command") or json.loads(runtime.last("CMD"))
-    assert command[0] == "fileflow" and command[1] == svc.command
+    assert command == svc.command
 
     env = app_env(service)
     for key in env:
-        if key.startswith("FILEFLOW_"):
+        if key.startswith("FILEFLOW_") and key not in PENDING_SETTINGS:
             field_name = key.removeprefix("FILEFLOW_").lower()
             assert field_name in Settings.model_fields, f"{key} is not a setting"
     settings = settings_from({**runtime.env(), **env}, monkeypatch, tmp_path)
@@ -378,15 +481,20 @@ def test_compose_app_service_matches_its_image_and_the_settings(
         if name in INFRA:
             assert condition["condition"] == "service_healthy", name
             assert "healthcheck" in services[name], name
+        if name in ONE_SHOTS:
+            assert condition["condition"] == "service_completed_successfully", name
 
-    mounts = {str(m).split(":")[1]: str(m).split(":")[0] for m in service.get("volumes", [])}
+    mounts = bind_mounts(service)
     for root in settings.roots:
         assert mounts.get(str(root.path), "").startswith("./"), f"{root.path} not bind-mounted"
+    assert all(str(m).endswith(":ro") for m in service["volumes"] if str(m).startswith("./"))
 
     assert service.get("init") is True, "an init process forwards SIGTERM and reaps workers"
     assert duration_s(service["stop_grace_period"]) > settings.drain_timeout_s, (
         "docker must wait longer than the drain before SIGKILL"
     )
+    assert service.get("read_only") is True and "/tmp" in service.get("tmpfs", [])
+    assert service.get("cap_drop") == ["ALL"]
 
     hosts = {"amqp_url": "rabbitmq", "redis_url": "redis", "database_url": "postgres"}
     for setting, host in hosts.items():
@@ -399,18 +507,56 @@ def test_compose_credentials_agree(
     services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     settings = settings_from(app_env(services["ingestor"]), monkeypatch, tmp_path)
-    amqp, database = urlsplit(settings.amqp_url), urlsplit(settings.database_url)
+    amqp = urlsplit(settings.amqp_url)
     rabbit = services["rabbitmq"]["environment"]
     assert (amqp.username, amqp.password) == (
         rabbit["RABBITMQ_DEFAULT_USER"],
         rabbit["RABBITMQ_DEFAULT_PASS"],
     )
-    pg = services["postgres"]["environment"]
-    assert (database.username, database.password) == (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"])
     watcher = settings_from(app_env(services["file_watcher"]), monkeypatch, tmp_path)
     assert watcher.amqp_url == settings.amqp_url
     assert watcher.queue_name == settings.queue_name
     assert [(r.id, r.path) for r in watcher.roots] == [(r.id, r.path) for r in settings.roots]
+
+
+def test_compose_runs_least_privileged_database_roles(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The superuser only creates the roles, the owner only migrates, the services use the
+    runtime role: scripts/db-roles.sql's split, with passwords that agree."""
+    pg = services["postgres"]["environment"]
+    roles = services["db-roles"]
+    roles_env = app_env(roles)
+    assert (roles_env["PGUSER"], roles_env["PGPASSWORD"]) == (
+        pg["POSTGRES_USER"],
+        pg["POSTGRES_PASSWORD"],
+    )
+    assert roles_env["PGHOST"] == "postgres" and roles_env["PGDATABASE"] == pg["POSTGRES_DB"]
+    assert roles["image"] == services["postgres"]["image"], "psql of the same server version"
+    mounts = bind_mounts(roles)
+    assert mounts["/fileflow/db-roles.sql"] == "./scripts/db-roles.sql"
+    script = (REPO / mounts["/fileflow/db-roles.sh"]).read_text()
+    assert f"owner={OWNER_ROLE}" in script and f"app={APP_ROLE}" in script
+
+    migrate = services["migrate"]
+    assert migrate["command"] == ["fileflow", "migrate"]
+    assert migrate["image"] == services["ingestor"]["image"]
+    assert migrate["build"] == services["ingestor"]["build"]
+    assert migrate["depends_on"]["db-roles"]["condition"] == "service_completed_successfully"
+    owner_url = urlsplit(settings_from(app_env(migrate), monkeypatch, tmp_path).database_url)
+    assert (owner_url.username, owner_url.password) == (
+        OWNER_ROLE,
+        roles_env["FILEFLOW_DB_OWNER_PASSWORD"],
+    )
+    app_url = urlsplit(
+        settings_from(app_env(services["ingestor"]), monkeypatch, tmp_path).database_url
+    )
+    assert (app_url.username, app_url.password) == (APP_ROLE, roles_env["FILEFLOW_DB_APP_PASSWORD"])
+    assert owner_url.path == app_url.path == f"/{pg['POSTGRES_DB']}"
+    for name, service in services.items():
+        url = app_env(service).get("FILEFLOW_DATABASE_URL")
+        if url is not None:
+            assert urlsplit(url).username != pg["POSTGRES_USER"], f"{name} uses the superuser"
 
 
 def test_watcher_state_is_a_named_volume(
@@ -420,7 +566,7 @@ def test_watcher_state_is_a_named_volume(
     tmp_path: Path,
 ) -> None:
     service = services["file_watcher"]
-    runtime = parse_dockerfile(REPO / "docker/file_watcher.Dockerfile")[-1]
+    runtime = parse_dockerfile(DOCKERFILE).target("file_watcher")
     settings = settings_from({**runtime.env(), **app_env(service)}, monkeypatch, tmp_path)
     named = set(compose.get("volumes") or {})
     sources = {
@@ -429,6 +575,33 @@ def test_watcher_state_is_a_named_volume(
         if str(m).split(":")[0] in named
     }
     assert str(settings.state_dir) in sources, "the watcher's state must survive re-creation"
+
+
+# --- docker/compose.podman.yaml ------------------------------------------------------------
+
+
+def test_the_podman_override_builds_every_pulled_server_from_debian(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    override = load_yaml("docker/compose.podman.yaml")["services"]
+    standins = parse_dockerfile(REPO / "docker/standins/Dockerfile")
+    for name in (*INFRA, "db-roles", "prometheus"):
+        build = override[name]["build"]
+        assert (REPO / build["context"] / "Dockerfile").is_file()
+        standins.stage(build["target"])
+        assert build["args"]["BASE_IMAGE"] == "required-FILEFLOW_BASE_IMAGE"
+        assert override[name]["image"].startswith("localhost/"), "never pulled"
+    assert override["db-roles"]["image"] == override["postgres"]["image"]
+    for name in (*ONE_SHOTS[1:], "file_watcher", "ingestor"):
+        build = override[name]["build"]
+        assert build["args"] == {
+            "PYTHON_IMAGE": "required-FILEFLOW_BASE_IMAGE",
+            "UV_IMAGE": "required-FILEFLOW_UV_IMAGE",
+        }
+        assert build["secrets"] == ["cacert"]
+    assert override["grafana"]["profiles"], "Grafana has no Debian package: left out"
+    covered = {n for n, s in services.items() if "build" in s} | set(override)
+    assert covered == set(services), "every pulled image has a stand-in"
 
 
 # --- Prometheus ----------------------------------------------------------------------------
@@ -615,14 +788,13 @@ def dockerignored(path: str) -> bool:
 
 
 def test_build_context_holds_what_the_dockerfiles_copy_and_nothing_else() -> None:
-    for svc in APPS:
-        for stage in parse_dockerfile(REPO / svc.dockerfile):
-            for copy in stage.all("COPY"):
-                if copy.startswith("--from"):
-                    continue
-                for source in copy.split()[:-1]:
-                    assert (REPO / source).exists(), source
-                    assert not dockerignored(source), f"{source} is excluded from the context"
+    for stage in parse_dockerfile(DOCKERFILE).stages:
+        for copy in stage.all("COPY"):
+            if copy.startswith("--from"):
+                continue
+            for source in copy.split()[:-1]:
+                assert (REPO / source).exists(), source
+                assert not dockerignored(source), f"{source} is excluded from the context"
     assert not dockerignored("libs/fileflow_core/src/fileflow_core/settings.py")
     for path in (
         ".venv/bin/python",
