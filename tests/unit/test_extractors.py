@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from fileflow_core.beneath import Location
 from ingestor.extractors import (
     ContentChanged,
     Extraction,
@@ -33,10 +34,13 @@ pytestmark = pytest.mark.timeout(30)
 # --- samples -------------------------------------------------------------------------------
 
 
-def _write(tmp_path: Path, name: str, data: bytes) -> tuple[str, str]:
-    path = tmp_path / name
-    path.write_bytes(data)
-    return str(path), hashlib.sha256(data).hexdigest()
+def at(tmp_path: Path, name: str) -> Location:
+    return Location("lib", str(tmp_path), name)
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> tuple[Location, str]:
+    (tmp_path / name).write_bytes(data)
+    return at(tmp_path, name), hashlib.sha256(data).hexdigest()
 
 
 def _extract(tmp_path: Path, name: str, data: bytes, **options: int) -> Extraction:
@@ -312,25 +316,25 @@ def test_content_over_max_bytes_is_hashed_but_not_parsed(tmp_path: Path) -> None
 
 def test_changed_content_raises(tmp_path: Path) -> None:
     path, sha256 = _write(tmp_path, "a.txt", b"first version\n")
-    Path(path).write_bytes(b"second version\n")
+    (tmp_path / "a.txt").write_bytes(b"second version\n")
 
     with pytest.raises(ContentChanged):
         extract_file(path, sha256)
 
 
 def test_symlink_is_not_followed(tmp_path: Path) -> None:
-    path, sha256 = _write(tmp_path, "a.txt", b"text\n")
-    (tmp_path / "link").symlink_to(path)
+    _, sha256 = _write(tmp_path, "a.txt", b"text\n")
+    (tmp_path / "link").symlink_to(tmp_path / "a.txt")
 
-    with pytest.raises(OSError):
-        extract_file(str(tmp_path / "link"), sha256)
+    with pytest.raises(ContentChanged, match="regular file"):
+        extract_file(at(tmp_path, "link"), sha256)
 
 
 def test_fifo_is_not_read(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
 
     with pytest.raises(ContentChanged, match="regular file"):
-        extract_file(str(tmp_path / "pipe"), hashlib.sha256(b"").hexdigest())
+        extract_file(at(tmp_path, "pipe"), hashlib.sha256(b"").hexdigest())
 
 
 def test_extraction_pickles() -> None:
@@ -346,9 +350,9 @@ def test_extraction_pickles() -> None:
 _MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024
 
 
-def misbehaving_extract(path: str, expected_sha256: str, **options: int) -> Extraction:
+def misbehaving_extract(path: Location, expected_sha256: str, **options: int) -> Extraction:
     """Test double for ``extract_file``, run in the pool's workers: the file name decides."""
-    name = Path(path).name
+    name = path.relative
     if name == "hang":
         time.sleep(60)
     elif name == "greedy":
@@ -388,7 +392,7 @@ async def test_pool_reraises_content_changed_and_os_errors(
     with pytest.raises(ContentChanged):
         await pool.extract(path, "0" * 64)
     with pytest.raises(FileNotFoundError):
-        await pool.extract(str(tmp_path / "missing"), "0" * 64)
+        await pool.extract(at(tmp_path, "missing"), "0" * 64)
 
 
 async def test_pool_times_out_a_hung_extraction_and_carries_on(

@@ -6,26 +6,28 @@ import asyncio
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from fileflow_core.beneath import Location, NotARegularFile
 from ingestor import read as read_module
 from ingestor.read import (
     HEAD_BYTES,
     WHOLE_FILE_BYTES,
     FileDigest,
     GroupedReads,
-    NotARegularFile,
     read_and_hash,
 )
 
 
+def at(path: Path) -> Location:
+    return Location("lib", str(path.parent), path.name)
+
+
 async def read_digest(path: Path, chunk_bytes: int) -> FileDigest:
-    located, digest = await read_and_hash(lambda: path, chunk_bytes)
-    assert located == path
-    return digest
+    return await read_and_hash(at(path), chunk_bytes)
 
 
 @pytest.mark.parametrize("size", [0, 5, WHOLE_FILE_BYTES, WHOLE_FILE_BYTES + 1])
@@ -38,14 +40,6 @@ async def test_small_files_come_with_their_bytes(tmp_path: Path, size: int) -> N
     assert digest.size == size
     # Whole files up to the limit are kept for extraction; larger ones are streamed.
     assert digest.data == (data if size <= WHOLE_FILE_BYTES else None)
-
-
-async def test_locate_runs_first_and_its_error_propagates(tmp_path: Path) -> None:
-    def refuse() -> Path:
-        raise ValueError("outside the root")
-
-    with pytest.raises(ValueError, match="outside the root"):
-        await read_and_hash(refuse, 4096)
 
 
 @pytest.mark.parametrize(
@@ -99,8 +93,9 @@ async def test_fifo_refused_without_blocking(tmp_path: Path) -> None:
 
 
 async def test_directory_refused(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
     with pytest.raises(NotARegularFile):
-        await read_digest(tmp_path, 4096)
+        await read_digest(tmp_path / "folder", 4096)
 
 
 async def test_missing_file(tmp_path: Path) -> None:
@@ -113,9 +108,9 @@ async def test_grouped_reads_share_a_thread_call_and_keep_each_outcome(tmp_path:
     reads = GroupedReads(max_group=8, max_concurrent=1)
     original = reads._run
 
-    async def counting(locates: list[Callable[[], Path]]) -> Sequence[object]:
-        calls.append(len(locates))
-        return await original(locates)
+    async def counting(locations: list[Location]) -> Sequence[object]:
+        calls.append(len(locations))
+        return await original(locations)
 
     reads._batcher._run_batch = counting  # type: ignore[assignment]
     for i in range(6):
@@ -123,20 +118,13 @@ async def test_grouped_reads_share_a_thread_call_and_keep_each_outcome(tmp_path:
     (tmp_path / "link").symlink_to(tmp_path / "f1.txt")
     names = [*(f"f{i}.txt" for i in range(6)), "missing.txt", "link"]
     results = await asyncio.gather(
-        *(
-            read_and_hash(
-                lambda name=name: tmp_path / name,  # type: ignore[misc]
-                4096,
-                locate_and_read=reads.locate_and_read,
-            )
-            for name in names
-        ),
+        *(read_and_hash(at(tmp_path / name), 4096, read_small=reads.read_small) for name in names),
         return_exceptions=True,
     )
     assert calls == [8]  # all eight files in one thread call
     for i in range(6):
-        located, digest = results[i]  # type: ignore[misc]
-        assert located == tmp_path / f"f{i}.txt"
+        digest = results[i]
+        assert isinstance(digest, FileDigest)
         assert digest.sha256 == hashlib.sha256(b"x" * i).hexdigest()
     # A file's failure is its own: the others of its group are read all the same.
     assert isinstance(results[6], FileNotFoundError)
@@ -150,11 +138,11 @@ async def test_inline_reads_give_the_threads_digest_and_fall_back_when_not_cache
     path = tmp_path / "f.bin"
     path.write_bytes(data)
     reads = GroupedReads()
-    inline_path, inline = await read_and_hash(
-        lambda: path, 4096, locate_and_read=functools.partial(reads.locate_and_read, inline=True)
+    inline = await read_and_hash(
+        at(path), 4096, read_small=functools.partial(reads.read_small, inline=True)
     )
-    threaded_path, threaded = await read_and_hash(lambda: path, 4096)
-    assert (inline_path, inline) == (threaded_path, threaded)
+    threaded = await read_and_hash(at(path), 4096)
+    assert inline == threaded
     assert inline.sha256 == hashlib.sha256(data).hexdigest() and inline.data == data
 
     # Bytes not in the page cache (RWF_NOWAIT says it would block): a thread reads them.
@@ -165,13 +153,13 @@ async def test_inline_reads_give_the_threads_digest_and_fall_back_when_not_cache
     threads: list[int] = []
     original = reads._run
 
-    async def counting(locates: list[Callable[[], Path]]) -> Sequence[object]:
-        threads.append(len(locates))
-        return await original(locates)
+    async def counting(locations: list[Location]) -> Sequence[object]:
+        threads.append(len(locations))
+        return await original(locations)
 
     reads._batcher._run_batch = counting  # type: ignore[assignment]
-    _, fallback = await read_and_hash(
-        lambda: path, 4096, locate_and_read=functools.partial(reads.locate_and_read, inline=True)
+    fallback = await read_and_hash(
+        at(path), 4096, read_small=functools.partial(reads.read_small, inline=True)
     )
     assert threads == [1]
     assert fallback == threaded
@@ -187,12 +175,12 @@ async def test_inline_reads_refuse_and_defer_like_the_thread(tmp_path: Path, kin
         path.symlink_to(target)
     elif kind == "large":
         path = target
-    inline = functools.partial(reads.locate_and_read, inline=True)
+    inline = functools.partial(reads.read_small, inline=True)
     if kind == "large":
-        # Large files are streamed later, in chunks: only their lstat comes back.
-        _, digest = await read_and_hash(lambda: path, 1 << 20, locate_and_read=inline)
+        # Large files are streamed later, in chunks: only their status comes back.
+        digest = await read_and_hash(at(path), 1 << 20, read_small=inline)
         assert digest.data is None and digest.size == WHOLE_FILE_BYTES + 1
         return
     expected = NotARegularFile if kind == "symlink" else FileNotFoundError
     with pytest.raises(expected):
-        await read_and_hash(lambda: path, 4096, locate_and_read=inline)
+        await read_and_hash(at(path), 4096, read_small=inline)

@@ -101,7 +101,9 @@ def empty_reason(root_id: str, path: Path, files: int) -> str:
     )
 
 
-def mismatch_reason(root_id: str, path: Path, recorded: RootIdentity, now: RootIdentity) -> str:
+def mismatch_reason(
+    root_id: str, path: Path | str, recorded: RootIdentity, now: RootIdentity
+) -> str:
     return (
         f"{path} is not the folder it was when first scanned ({recorded.describe()}; now "
         f"{now.describe()}): is the share or volume mounted? If the library really moved, "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import ipaddress
+import stat
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
@@ -13,7 +15,8 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as ApiPath
 from pydantic import BaseModel, Field
 
-from fileflow_core.errors import ConfigError
+from fileflow_core.beneath import Location, NotARegularFile, stat_beneath
+from fileflow_core.errors import ConfigError, RootUnavailableError
 from fileflow_core.messages import MAX_PATH_BYTES, FileEvent, Operation
 from fileflow_core.paths import is_text, locate_in_roots, path_from_bytes
 from fileflow_core.ports import DocumentStore, EventPublisher
@@ -115,6 +118,7 @@ def add_ingest_routes(
         if located is None:
             raise HTTPException(400, f"{request.path!r} is not under any configured root")
         root_id, relative = located
+        await _check_ingestible(Location(root_id, str(dict(roots)[root_id]), relative))
         file_id = await store.mark_pending(root_id, relative)
         event = FileEvent.observed(root_id, relative, Operation.UPSERT, reprocess=request.reprocess)
         await publisher.publish([event])
@@ -137,6 +141,27 @@ def add_ingest_routes(
         return [_view(row) for row in rows]
 
     app.include_router(router)
+
+
+async def _check_ingestible(location: Location) -> None:
+    """Refuse at once what the ingestor would not read, rather than queue it: the answer says
+    why, and no row waits for a file that cannot come."""
+    try:
+        info = await asyncio.to_thread(stat_beneath, location)
+    except (FileNotFoundError, NotADirectoryError):
+        raise HTTPException(
+            404, f"no file at {location.relative!r} in root {location.root_id!r}"
+        ) from None
+    except NotARegularFile as exc:
+        raise HTTPException(400, f"{location.relative!r} is not ingested: {exc}") from None
+    except RootUnavailableError as exc:
+        raise HTTPException(503, str(exc)) from None
+    except OSError as exc:
+        raise HTTPException(
+            400, f"{location.relative!r} cannot be looked at: {exc.strerror}"
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise HTTPException(400, f"{location.relative!r} is not a regular file: not ingested")
 
 
 def _view(row: dict[str, Any]) -> FileView:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from pathlib import Path
 from typing import Protocol
 
+from fileflow_core.beneath import Location
 from fileflow_core.errors import TransientError
 from fileflow_core.models import ContentInfo
 from fileflow_core.settings import Settings
@@ -21,7 +21,7 @@ from ingestor.extractors import (
 
 class Extractor(Protocol):
     async def extract(
-        self, path: Path, sha256: str, size: int, head: bytes, data: bytes | None = None
+        self, path: Location, sha256: str, size: int, head: bytes, data: bytes | None = None
     ) -> ContentInfo:
         """Metadata of the content ``sha256`` now at ``path`` (whose bytes are ``data``, when
         the caller holds them all). Raises ``TransientError`` when the file no longer holds
@@ -60,7 +60,7 @@ class PoolExtractor:
         )
 
     async def extract(
-        self, path: Path, sha256: str, size: int, head: bytes, data: bytes | None = None
+        self, path: Location, sha256: str, size: int, head: bytes, data: bytes | None = None
     ) -> ContentInfo:
         if data is not None and len(data) == size:
             # Text and unknown binaries are parsed in this process, no worker round trip. Up to
@@ -83,7 +83,7 @@ class PoolExtractor:
                 return content_from(sha256, size, extraction)
         try:
             extraction = await self._pool.extract(
-                str(path),
+                path,
                 sha256,
                 chunk_chars=self._settings.chunk_chars,
                 overlap_chars=self._settings.chunk_overlap_chars,

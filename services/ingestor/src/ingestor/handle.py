@@ -5,27 +5,25 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 from fileflow_core import metrics
+from fileflow_core.beneath import Location, NotARegularFile, stat_beneath
 from fileflow_core.errors import ContentMissingError, PermanentError, TransientError
 from fileflow_core.messages import FileEvent
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.mounts import detect_filesystem, is_local
-from fileflow_core.paths import resolve_inside
 from fileflow_core.ports import DocumentStore, SeenHashCache
 from fileflow_core.settings import Settings
 from ingestor.extract import Extractor, unextracted
 from ingestor.grouped import GroupedSeen, GroupedWrites
 from ingestor.kept import KeptExtractions
 from ingestor.pathlocks import KeyedLocks
-from ingestor.read import FileDigest, GroupedReads, NotARegularFile, read_and_hash
+from ingestor.read import FileDigest, GroupedReads, read_and_hash
 from ingestor.recent import RecentSet
 from ingestor.roots import RootGuard
 
@@ -89,29 +87,27 @@ class FileHandler:
             self._inline_roots[root_id] = inline
         return inline
 
-    def locate(self, event: FileEvent) -> Path:
-        root = self.settings.root(event.root_id)
-        if root is None:
+    def locate(self, event: FileEvent) -> Location:
+        location = self.roots.location(event.root_id, event.path)
+        if location is None:
             raise PermanentError(f"unknown root {event.root_id!r}: not in FILEFLOW_ROOTS")
-        try:
-            return resolve_inside(root.path, event.path)
-        except ValueError as exc:
-            raise PermanentError(str(exc)) from exc
+        return location
 
     async def handle(self, event: FileEvent, attempt: int = 1, *, renewed: bool = False) -> Result:
-        if renewed and await self._already_stored(event.root_id, event.path, self.locate(event)):
+        path = self.locate(event)
+        if renewed and await self._already_stored(path):
             return Result.UNCHANGED
         base = FileObservation(event.root_id, event.path, self.clock())
         started = time.perf_counter()
         try:
-            path, digest = await read_and_hash(
-                partial(self.locate, event),
+            digest = await read_and_hash(
+                path,
                 self.settings.read_chunk_bytes,
                 self._large_reads,
-                partial(self._reads.locate_and_read, inline=self._reads_inline(event.root_id)),
+                partial(self._reads.read_small, inline=self._reads_inline(event.root_id)),
             )
         except (FileNotFoundError, NotADirectoryError):
-            return await self._record_missing(event, base)
+            return await self._record_missing(path, base)
         except NotARegularFile as exc:
             # Symlinks, FIFOs, sockets and devices are never opened nor ingested.
             log.info(
@@ -162,29 +158,29 @@ class FileHandler:
                 observation, content, path, digest, attempt=attempt, reprocess=event.reprocess
             )
 
-    async def _record_missing(self, event: FileEvent, base: FileObservation) -> Result:
+    async def _record_missing(self, path: Location, base: FileObservation) -> Result:
         """A file that is not there is deleted only if its root can say so: present, and the
         folder it was (an unmounted share looks like a root whose files are all gone)."""
-        self.roots.ensure_available(event.root_id)
+        self.roots.ensure_available(path.root_id)
         try:
             # The root was away while the file was looked for, and is back already.
-            os.lstat(self.locate(event))
-        except (FileNotFoundError, NotADirectoryError):
+            await asyncio.to_thread(stat_beneath, path)
+        except (FileNotFoundError, NotADirectoryError, NotARegularFile):
             await self.store.record_deleted(base)
             return Result.DELETED
         except OSError:
             pass
         raise TransientError("the file was there again when checked twice; looking again")
 
-    async def _already_stored(self, root_id: str, relative: str, path: Path) -> bool:
+    async def _already_stored(self, path: Location) -> bool:
         """For a renewed copy: the first delivery usually finished the work; a matching stored
         signature means nothing changed since, so the file is not read again."""
         try:
-            info = os.lstat(path)
-        except OSError:
+            info = await asyncio.to_thread(stat_beneath, path)
+        except (OSError, NotARegularFile):
             return False
         return await self.store.is_current(
-            root_id, relative, info.st_size, info.st_mtime_ns, info.st_ino
+            path.root_id, path.relative, info.st_size, info.st_mtime_ns, info.st_ino
         )
 
     async def _known(self, sha256: str) -> bool:
@@ -194,7 +190,7 @@ class FileHandler:
         self,
         observation: FileObservation,
         content: ContentInfo | None,
-        path: Path,
+        path: Location,
         digest: FileDigest,
         *,
         attempt: int,
@@ -230,7 +226,7 @@ class FileHandler:
                 self._kept.keep(write.content)
             raise
 
-    async def _extract(self, path: Path, digest: FileDigest) -> ContentInfo:
+    async def _extract(self, path: Location, digest: FileDigest) -> ContentInfo:
         if digest.size > self.settings.extract_max_bytes:
             metrics.EXTRACTIONS.labels(outcome="skipped").inc()
             return unextracted(

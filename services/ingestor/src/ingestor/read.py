@@ -1,4 +1,5 @@
-"""Reading a file safely: no symlinks, only regular files, streamed and hashed in chunks."""
+"""Reading a file safely: opened beneath its root (``fileflow_core.beneath``), only regular
+files, streamed and hashed in chunks."""
 
 from __future__ import annotations
 
@@ -6,14 +7,13 @@ import asyncio
 import errno
 import hashlib
 import os
-import stat
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import aiofiles
 
 from fileflow_core import metrics
+from fileflow_core.beneath import Location, open_beneath
 from fileflow_core.errors import TransientError
 from ingestor.batching import MicroBatcher
 
@@ -27,10 +27,6 @@ LARGE_CHUNK_BYTES = 8 << 20
 _OFFLOAD_UPDATE_BYTES = 256 * 1024
 
 
-class NotARegularFile(Exception):
-    """The path is a symlink, FIFO, socket, device or directory: never opened for reading."""
-
-
 @dataclass(frozen=True, slots=True)
 class FileDigest:
     sha256: str
@@ -42,9 +38,8 @@ class FileDigest:
     data: bytes | None = None
 
 
-Located = tuple[Path, FileDigest | os.stat_result]
-# Locates a file and reads it whole if it is small; see ``GroupedReads``.
-LocateAndRead = Callable[[Callable[[], Path]], Awaitable[Located]]
+# Reads a file whole if it is small, else gives its status; see ``GroupedReads``.
+ReadSmall = Callable[[Location], Awaitable[FileDigest | os.stat_result]]
 # Small files ready together are located and read in one thread call: a thread hop (submit,
 # wake, hand the result back to the loop) costs more than reading a 4 KB file from the page
 # cache. Several groups run at once so that a slow disk still has reads in parallel.
@@ -52,101 +47,88 @@ READ_GROUP_FILES = 16
 CONCURRENT_READ_GROUPS = 4
 
 
-def _open_no_follow(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-
-
 class GroupedReads:
-    """``locate_and_read`` for one file, done in a thread together with the files waiting."""
+    """``read_small`` for one file, done in a thread together with the files waiting."""
 
     def __init__(
         self, *, max_group: int = READ_GROUP_FILES, max_concurrent: int = CONCURRENT_READ_GROUPS
     ) -> None:
-        self._batcher: MicroBatcher[Callable[[], Path], Located] = MicroBatcher(
+        self._batcher: MicroBatcher[Location, FileDigest | os.stat_result] = MicroBatcher(
             self._run, max_batch=max_group, max_concurrent=max_concurrent
         )
 
-    async def locate_and_read(self, locate: Callable[[], Path], *, inline: bool = False) -> Located:
+    async def read_small(
+        self, location: Location, *, inline: bool = False
+    ) -> FileDigest | os.stat_result:
         """``inline``: first try on the calling thread, reading only what the page cache
         holds (a local filesystem's metadata is cached too after the watcher's stat)."""
         if inline:
-            located = _locate_and_read_if_cached(locate)
-            if located is not None:
-                return located
-        return await self._batcher.submit(locate)
+            small = _read_if_small(location, only_cached=True)
+            if small is not None:
+                return small
+        return await self._batcher.submit(location)
 
     @staticmethod
-    async def _run(locates: list[Callable[[], Path]]) -> Sequence[Located | BaseException]:
-        return await asyncio.to_thread(_locate_and_read_each, locates)
+    async def _run(
+        locations: list[Location],
+    ) -> Sequence[FileDigest | os.stat_result | BaseException]:
+        return await asyncio.to_thread(_read_each, locations)
 
 
-def _locate_and_read_each(locates: list[Callable[[], Path]]) -> list[Located | BaseException]:
-    results: list[Located | BaseException] = []
-    for locate in locates:
+def _read_each(locations: list[Location]) -> list[FileDigest | os.stat_result | BaseException]:
+    results: list[FileDigest | os.stat_result | BaseException] = []
+    for location in locations:
         try:
-            results.append(_locate_and_read_if_small(locate))
+            results.append(_read_small_in_thread(location))
         except Exception as exc:  # this file's own outcome, handed to its caller
             results.append(exc)
     return results
 
 
-async def _locate_and_read_alone(locate: Callable[[], Path]) -> Located:
-    return await asyncio.to_thread(_locate_and_read_if_small, locate)
+def _read_small_in_thread(location: Location) -> FileDigest | os.stat_result:
+    small = _read_if_small(location)
+    assert small is not None  # only a read of cached bytes alone gives up
+    return small
+
+
+async def _read_alone(location: Location) -> FileDigest | os.stat_result:
+    return await asyncio.to_thread(_read_small_in_thread, location)
 
 
 async def read_and_hash(
-    locate: Callable[[], Path],
+    location: Location,
     chunk_bytes: int,
     large_reads: asyncio.Semaphore | None = None,
-    locate_and_read: LocateAndRead = _locate_and_read_alone,
-) -> tuple[Path, FileDigest]:
-    """Find the file (``locate``, run off the event loop: it resolves symlinks) and hash it.
-    Raises what ``locate`` raises, FileNotFoundError, PermissionError, NotARegularFile, or
-    TransientError when the file changed while it was read.
+    read_small: ReadSmall = _read_alone,
+) -> FileDigest:
+    """Hash the file at ``location``. Raises FileNotFoundError / NotADirectoryError (nothing
+    there), PermissionError, NotARegularFile, RootUnavailableError, or TransientError when
+    the file changed while it was read.
 
     Files from ``LARGE_FILE_BYTES`` up are read in ``LARGE_CHUNK_BYTES`` chunks (fewer thread
     hops: near hashlib's own speed) but only as many at once as ``large_reads`` allows, so
     the bytes in flight stay bounded.
     """
-    path, small = await locate_and_read(locate)
+    small = await read_small(location)
     if isinstance(small, FileDigest):
         metrics.BYTES_HASHED.inc(small.size)
-        return path, small
+        return small
     before = small
     if before.st_size >= LARGE_FILE_BYTES and large_reads is not None:
         async with large_reads:
-            return path, await _hash(path, before, max(chunk_bytes, LARGE_CHUNK_BYTES))
-    return path, await _hash(path, before, chunk_bytes)
+            return await _hash(location, before, max(chunk_bytes, LARGE_CHUNK_BYTES))
+    return await _hash(location, before, chunk_bytes)
 
 
-def _locate_and_read_if_cached(locate: Callable[[], Path]) -> Located | None:
-    """Like ``_locate_and_read_if_small``, but None when the bytes are not all in the page
-    cache: reading them could block, so a thread does it."""
-    path = locate()
-    small = _read_if_small(path, only_cached=True)
-    return None if small is None else (path, small)
-
-
-def _locate_and_read_if_small(locate: Callable[[], Path]) -> Located:
-    path = locate()
-    small = _read_if_small(path)
-    assert small is not None  # only a read of cached bytes alone gives up
-    return path, small
-
-
-def _read_if_small(path: Path, *, only_cached: bool = False) -> FileDigest | os.stat_result | None:
-    """The digest of a small regular file, read whole; for a larger one, its lstat. With
+def _read_if_small(
+    location: Location, *, only_cached: bool = False
+) -> FileDigest | os.stat_result | None:
+    """The digest of a small regular file, read whole; for a larger one, its status. With
     ``only_cached``, None when its bytes are not all in the page cache."""
-    before = os.lstat(path)
-    if not stat.S_ISREG(before.st_mode):
-        raise NotARegularFile(f"not a regular file (mode {stat.filemode(before.st_mode)})")
-    if before.st_size > WHOLE_FILE_BYTES:
-        return before
-    fd = _open_no_follow(str(path), os.O_RDONLY)
+    fd, opened = open_beneath(location)
     try:
-        opened = os.fstat(fd)
-        if opened.st_ino != before.st_ino or not stat.S_ISREG(opened.st_mode):
-            raise TransientError("file was replaced between check and open")
+        if opened.st_size > WHOLE_FILE_BYTES:
+            return opened
         data = _read_cached(fd, opened.st_size) if only_cached else _read_whole(fd)
         if data is None:
             return None
@@ -193,14 +175,14 @@ def _read_cached(fd: int, size: int) -> bytes | None:
     return bytes(buffer[:total]) if total >= size else None
 
 
-async def _hash(path: Path, before: os.stat_result, chunk_bytes: int) -> FileDigest:
+async def _hash(location: Location, before: os.stat_result, chunk_bytes: int) -> FileDigest:
     digest = hashlib.sha256()
     head = b""
     size = 0
-    async with aiofiles.open(path, "rb", buffering=0, opener=_open_no_follow) as handle:
-        opened = os.fstat(handle.fileno())
-        if opened.st_ino != before.st_ino or not stat.S_ISREG(opened.st_mode):
-            raise TransientError("file was replaced between check and open")
+    fd, opened = await asyncio.to_thread(open_beneath, location)
+    async with aiofiles.open(fd, "rb", buffering=0) as handle:
+        if opened.st_ino != before.st_ino:
+            raise TransientError("file was replaced between two looks at it")
         # The next chunk is read while this one is hashed: the copy from the page cache and
         # the hashing overlap on two cores instead of taking turns.
         next_chunk = asyncio.ensure_future(handle.read(chunk_bytes))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
+from fileflow_core.beneath import Location
 from fileflow_core.errors import ConfigError, RootUnavailableError
 from fileflow_core.ports import DocumentStore
 from fileflow_core.roots import (
@@ -27,6 +27,10 @@ class _Root:
     config: RootConfig
     identity: RootIdentity
     down: str | None = None  # why it is unavailable, while it is
+
+    @property
+    def folder(self) -> str:
+        return str(self.config.path.expanduser())
 
 
 class RootGuard:
@@ -111,6 +115,10 @@ class RootGuard:
                 down.append(f"{root_id}: {root.down}")
         return True if not down else "; ".join(down)
 
-    def path(self, root_id: str) -> Path | None:
+    def location(self, root_id: str, relative: str) -> Location | None:
+        """Where ``relative`` is under the root, to be opened beneath it; None for a root this
+        ingestor does not have."""
         root = self._roots.get(root_id)
-        return None if root is None else root.config.path.expanduser()
+        if root is None:
+            return None
+        return Location(root_id, root.folder, relative, root.identity)

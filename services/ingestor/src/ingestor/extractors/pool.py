@@ -7,12 +7,13 @@ import logging
 import multiprocessing
 import os
 import resource
-import stat
 from collections.abc import Callable
 from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
+from fileflow_core.beneath import Location, NotARegularFile, open_beneath
+from fileflow_core.errors import FileflowError
 from ingestor.extractors.model import ContentChanged, Extraction
 from ingestor.extractors.sniff import HEAD_BYTES, OCTET_STREAM, sniff_mime
 from ingestor.extractors.text import check_chunking
@@ -61,7 +62,7 @@ class ExtractionPool:
 
     async def extract(
         self,
-        path: str,
+        path: Location,
         expected_sha256: str,
         *,
         chunk_chars: int = 2000,
@@ -118,7 +119,7 @@ def limit_memory(limit_bytes: int) -> None:
 
 
 def _run_in_worker(
-    function: ExtractFunction, path: str, expected_sha256: str, options: dict[str, Any]
+    function: ExtractFunction, path: Location, expected_sha256: str, options: dict[str, Any]
 ) -> Extraction:
     try:
         return function(path, expected_sha256, **options)
@@ -128,16 +129,15 @@ def _run_in_worker(
         raise _WorkerOSError(exc) from None
 
 
-def describe_unextracted(path: str, reason: str) -> Extraction:
+def describe_unextracted(path: Location, reason: str) -> Extraction:
     """What a cheap look at the file tells when extraction failed: its size and sniffed type."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd, info = open_beneath(path)
         try:
-            info = os.fstat(fd)
-            head = os.read(fd, HEAD_BYTES) if stat.S_ISREG(info.st_mode) else b""
+            head = os.read(fd, HEAD_BYTES)
         finally:
             os.close(fd)
-    except OSError:
+    except (OSError, FileflowError, NotARegularFile):
         return Extraction(OCTET_STREAM, {"mime_type": OCTET_STREAM}, error=reason)
     mime = sniff_mime(head)
     return Extraction(mime, {"size": info.st_size, "mime_type": mime}, error=reason)

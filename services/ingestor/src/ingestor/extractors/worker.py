@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import stat
 import warnings
 from typing import Any
 
+from fileflow_core.beneath import Location, NotARegularFile, open_beneath
+from fileflow_core.errors import FileflowError
 from ingestor.extractors.model import (
     ContentChanged,
     Extraction,
@@ -24,7 +25,7 @@ _READ_BYTES = 1024 * 1024
 
 
 def extract_file(
-    path: str,
+    path: Location,
     expected_sha256: str,
     *,
     chunk_chars: int = 2000,
@@ -108,13 +109,14 @@ def _extract_as(
     return Extraction(mime, json_safe(metadata), chunks, error)
 
 
-def read_verified(path: str, expected_sha256: str, max_bytes: int) -> tuple[bytes, int]:
-    """(the first ``max_bytes`` bytes, the size), read once and hashed while read."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+def read_verified(path: Location, expected_sha256: str, max_bytes: int) -> tuple[bytes, int]:
+    """(the first ``max_bytes`` bytes, the size), read once and hashed while read; opened
+    beneath the root, as the ingestor opened it."""
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise ContentChanged(f"no longer a regular file ({stat.filemode(mode)})")
+        fd, _ = open_beneath(path)
+    except (NotARegularFile, FileflowError) as exc:
+        raise ContentChanged(f"no longer a regular file under its root: {exc}") from None
+    try:
         digest = hashlib.sha256()
         blocks: list[bytes] = []
         kept = size = 0
