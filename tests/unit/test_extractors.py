@@ -449,3 +449,42 @@ def test_a_weak_type_guess_the_parser_disproves_is_an_unknown_binary(tmp_path: P
     result = _extract(tmp_path, "noise.bin", data)
     assert result.mime_type == "application/octet-stream", guessed
     assert result.error is None
+
+
+def test_counting_lines_and_words_a_slice_at_a_time_matches_the_lists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import random
+
+    from ingestor.extractors import text as text_module
+
+    rng = random.Random(3)
+    for size in (1, 2, 3, 7):
+        monkeypatch.setattr(text_module, "_COUNT_SLICE_CHARS", size)
+        for _ in range(2000):
+            text = "".join(rng.choice("ab \n\r\x0b\u2028\t") for _ in range(rng.randrange(40)))
+            assert text_module.count_lines(text) == len(text.splitlines()), repr(text)
+            assert text_module.count_words(text) == len(text.split()), repr(text)
+
+
+@pytest.mark.timeout(120)
+async def test_a_text_just_under_the_size_limit_is_extracted_under_the_default_cap(
+    tmp_path: Path,
+) -> None:
+    """95 MB of text, the default 1 GiB address-space cap of a worker, the default 100 MiB
+    extraction limit: extracted whole, not "out of memory"."""
+    from fileflow_core.settings import Settings
+
+    defaults = Settings()
+    line = b"the quick brown fox jumps over the lazy dog again and again\n"
+    data = line * (95 * 1024 * 1024 // len(line))
+    location, sha256 = _write(tmp_path, "big.txt", data)
+    del data
+    pool = ExtractionPool(1, 120, defaults.extract_memory_bytes)
+    try:
+        result = await pool.extract(location, sha256, max_bytes=defaults.extract_max_bytes)
+    finally:
+        await pool.close()
+    assert result.error is None
+    assert result.metadata["lines"] == 95 * 1024 * 1024 // len(line)
+    assert len(result.chunks) > 50_000

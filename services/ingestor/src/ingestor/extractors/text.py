@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import re
+from collections.abc import Callable
 from typing import Any
 
 from charset_normalizer import CharsetMatch, from_bytes
@@ -21,19 +23,64 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 _PREFERRED_ON_TIE = ("cp1252",)
 
 
+# Counted a slice at a time: a list of every line or word of a 100 MB text would take
+# gigabytes (an object per word), past the worker's memory cap.
+_COUNT_SLICE_CHARS = 1 << 20
+
+
 def extract(data: bytes, mime: str) -> tuple[dict[str, Any], tuple[str, ...]]:
-    encoding = detect_encoding(data)
+    text = _as_utf8(data)
+    encoding = "utf_8" if text is not None else detect_encoding(data)
     if encoding is None:
         raise NotThisFormat("no text encoding fits these bytes")
-    # errors="replace": a content cut at a size limit may end inside a character.
-    text = data.decode(encoding, errors="replace")
+    if text is None:
+        # errors="replace": a content cut at a size limit may end inside a character.
+        text = data.decode(encoding, errors="replace")
     metadata = {
         "encoding": encoding,
         "chars": len(text),
-        "lines": len(text.splitlines()),
-        "words": len(text.split()),
+        "lines": count_lines(text),
+        "words": count_words(text),
     }
     return metadata, (text,)
+
+
+def _as_utf8(data: bytes) -> str | None:
+    """The text, if ``data`` is UTF-8 (without a byte-order mark; its last character may be cut
+    off at a size limit), decoded once."""
+    if any(data.startswith(bom) for bom, _ in _BOMS):
+        return None
+    try:
+        return codecs.getincrementaldecoder("utf_8")().decode(data, final=False)
+    except UnicodeDecodeError:
+        return None
+
+
+def count_lines(text: str) -> int:
+    """``len(text.splitlines())``, a slice at a time, each cut just after a line break."""
+    return _count_in_slices(text, _LINE_END, str.splitlines)
+
+
+def count_words(text: str) -> int:
+    """``len(text.split())``, a slice at a time, each cut at whitespace."""
+    return _count_in_slices(text, _SPACE, str.split)
+
+
+# A line ends after a break; "\r\n" is one break, so a cut never falls between them.
+_LINE_END = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_SPACE = re.compile(r"\s")
+
+
+def _count_in_slices(
+    text: str, boundary: re.Pattern[str], parts: Callable[[str], list[str]]
+) -> int:
+    count = start = 0
+    while start < len(text):
+        found = boundary.search(text, start + _COUNT_SLICE_CHARS)
+        end = len(text) if found is None else found.end()
+        count += len(parts(text[start:end]))
+        start = end
+    return count
 
 
 def detect_encoding(data: bytes) -> str | None:
@@ -41,11 +88,7 @@ def detect_encoding(data: bytes) -> str | None:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return encoding
-    try:
-        codecs.getincrementaldecoder("utf_8")().decode(data, final=False)
-    except UnicodeDecodeError:
-        pass
-    else:
+    if _as_utf8(data) is not None:
         return "utf_8"
     matches = from_bytes(data)
     best = matches.best()
