@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aio_pika
 import orjson
 import pytest
 
@@ -156,6 +157,14 @@ async def test_a_watcher_waits_for_a_root_that_is_not_there_yet(
         (later / "first.txt").write_text("the root appeared")
         await wait_until(watcher.ready, bool, timeout_s=30, what="ready once the root is there")
         await wait_until(
-            lambda: queue_depth(settings.queue_name), lambda n: n == 1, what="first.txt sent"
+            lambda: depth_or_none(settings.queue_name), lambda n: n == 1, what="first.txt sent"
         )
         assert (await watcher.metrics())["fileflow_watcher_root_present{root=lib}"] == 1
+
+
+async def depth_or_none(queue: str) -> int | None:
+    """The queue's depth, None while the watcher has not declared it yet."""
+    try:
+        return await queue_depth(queue)
+    except aio_pika.exceptions.ChannelNotFoundEntity:
+        return None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import os
+import re
 import warnings
 from typing import Any
 
