@@ -307,7 +307,7 @@ async def test_a_stop_ends_while_rabbitmq_is_unreachable(
             root_dir,
             FILEFLOW_DRAIN_TIMEOUT_S="5",
         )
-        async with service("ingest", env) as ingestor:
+        async with service("ingest", env, log=root_dir.parent / "ingest.log") as ingestor:
             proxy.cut()
             await wait_until(ingestor.ready, lambda ok: not ok, what="not ready")
             started = time.monotonic()

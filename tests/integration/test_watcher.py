@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import time
@@ -12,8 +13,8 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from file_watcher import service
-from file_watcher.service import PACED_BACKLOG, SCAN_SLICE_FILES
+from file_watcher import watch
+from file_watcher.catchup import PACED_BACKLOG, SCAN_SLICE_FILES
 from fileflow_core.messages import FileEvent, Operation, decode_message
 from fileflow_core.settings import RootConfig, Settings
 from tests import pipeline
@@ -73,7 +74,7 @@ def write_files(root: Path, count: int, *, modified_at: float | None = None) -> 
     """``count`` small files spread over ten folders; ``modified_at`` (epoch seconds) sets
     their mtime."""
     for folder in range(10):
-        (root / f"d{folder}").mkdir()
+        (root / f"d{folder}").mkdir(exist_ok=True)
     for i in range(count):
         path = root / f"d{i % 10}" / f"f{i}.txt"
         path.write_bytes(b"x%d" % i)
@@ -114,8 +115,10 @@ async def test_a_large_first_scan_is_published_a_slice_at_a_time(
 async def test_the_rest_of_a_large_burst_is_caught_up_by_a_scan_exactly_once(
     settings: Settings, root_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "LIVE_BURST_EVENTS", 600)
+    monkeypatch.setattr(watch, "LIVE_BURST_EVENTS", 600)
     files = 3_000
+    for folder in range(10):  # watched from the start: every file written is notified
+        (root_dir / f"d{folder}").mkdir()
     published = Published(settings.queue_name)
     async with pipeline.watcher(quick(settings)) as running:
         await asyncio.to_thread(write_files, root_dir, files)
@@ -306,3 +309,37 @@ async def test_git_aware_root_stores_remote_and_branch(settings: Settings, root_
         await wait_until(db.completed_count, lambda n: n == 1, what="the tracked file")
     source = await db.fetchval("SELECT source FROM files WHERE path = 'README.md'")
     assert source == {"branch": "main", "remote": "git@example.org:team/docs.git"}
+
+
+def inotify_watches() -> int:
+    """The inotify watches this process holds (each listed in its descriptor's fdinfo)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify":
+                with open(f"/proc/self/fdinfo/{fd}") as info:
+                    count += sum(1 for line in info if line.startswith("inotify wd:"))
+    return count
+
+
+async def test_no_watch_is_placed_outside_the_root_through_a_symlink(
+    settings: Settings, root_dir: Path
+) -> None:
+    for name in ("a", "a/b", "c"):
+        (root_dir / name).mkdir()
+    (root_dir / "system").symlink_to("/usr")  # thousands of folders behind it
+    (root_dir / "up").symlink_to("/")
+    before = inotify_watches()
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings)):
+        await asyncio.sleep(1)
+        placed = inotify_watches() - before
+        (root_dir / "a" / "b" / "new.txt").write_text("still watched")
+        (root_dir / "d").mkdir()
+        await asyncio.sleep(0.6)  # the new folder joins the watch
+        (root_dir / "d" / "later.txt").write_text("in a folder made after the start")
+        events = await published.settle(quiet_s=2.0)
+        grown = inotify_watches() - before
+    assert placed == 4, "the root and its three folders, nothing behind the links"
+    assert grown == 5
+    assert {event.path for event in events} == {"a/b/new.txt", "d/later.txt"}

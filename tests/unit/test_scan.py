@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import pytest
 
 from file_watcher.filters import PathFilter
-from file_watcher.scan import Signature, scan_tree
+from file_watcher.scan import Signature, Walk, scan_tree
 
 
 @pytest.fixture
@@ -49,18 +50,18 @@ def test_signature_matches_lstat(tree: Path) -> None:
 
 
 def test_ignored_dirs_not_entered(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    listed: list[str] = []
-    real_scandir = os.scandir
+    opened: list[str] = []
+    real_open = os.open
 
-    def spy(path: object) -> object:
-        listed.append(str(path))
-        return real_scandir(path)  # type: ignore[call-overload]
+    def spy(path: object, *args: object, **kwargs: object) -> int:
+        opened.append(os.fsdecode(path))  # type: ignore[arg-type]
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(os, "scandir", spy)
+    monkeypatch.setattr(os, "open", spy)
     found = paths(tree, PathFilter(ignore=["skip/"]))
     assert "skip/inside.txt" not in found
-    assert not any(p.endswith(("/.git", "/skip", "/link-dir")) for p in listed)
-    assert str(tree / "a" / "b") in listed
+    assert not {".git", "skip", "link-dir"} & set(opened)
+    assert "b" in opened
 
 
 def test_include_filter(tree: Path) -> None:
@@ -87,3 +88,36 @@ def test_a_name_that_is_not_utf8_is_found_as_its_bytes(tmp_path: Path) -> None:
     (tmp_path / "good.txt").write_text("x")
     found = paths(tmp_path, PathFilter())
     assert found == {"good.txt", b"bad-\xff.txt".decode("utf-8", "surrogateescape")}
+
+
+def test_a_folder_that_cannot_be_listed_hides_its_files_instead_of_losing_them(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def refusing(path: object, *args: object, **kwargs: object) -> int:
+        if path == "b":  # as the OS says of a folder this user may not read
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing)
+    walk = Walk()
+    found = {p for p, _ in scan_tree(tree, PathFilter(), walk=walk)}
+    assert "a/b/two.bin" not in found
+    assert walk.unlisted == ["a/b"]
+    assert walk.hides("a/b/two.bin") and not walk.hides("a/one.txt")
+
+
+def test_a_tree_deeper_than_path_max_is_walked(tmp_path: Path) -> None:
+    folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    parts = [f"{i:03d}" + "d" * 200 for i in range(30)]
+    try:
+        for part in parts:
+            os.mkdir(part, dir_fd=folder)
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        os.close(os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=folder))
+    finally:
+        os.close(folder)
+    assert paths(tmp_path, PathFilter()) == {"/".join([*parts, "deep.txt"])}

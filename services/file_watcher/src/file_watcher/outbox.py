@@ -51,6 +51,9 @@ class Outbox(Generic[Key, Value]):
         self.overflowed = False
         self.coalesced = 0
         self._lanes: tuple[dict[Key, Value], ...] = ({}, {}, {}, {})
+        # Taken and awaiting confirmation: they count as published meanwhile, so that the same
+        # observation seen again is not queued a second time.
+        self.sending: dict[Key, Value] = {}
 
     def _lane(self, event: Value, live: bool) -> dict[Key, Value]:
         return self._lanes[(0 if live else 2) + (0 if event.op is Operation.DELETE else 1)]
@@ -85,10 +88,16 @@ class Outbox(Generic[Key, Value]):
             # resizes, so looking for the first key again after each pop is quadratic.
             keys = list(itertools.islice(lane, limit - len(taken)))
             taken.extend((key, lane.pop(key)) for key in keys)
+        self.sending = dict(taken)
         return taken
+
+    def sent(self) -> None:
+        """What was taken is confirmed."""
+        self.sending = {}
 
     def put_back(self, items: Iterable[tuple[Key, Value]]) -> None:
         """Return unpublished events, unless a newer one for the path arrived meanwhile."""
+        self.sending = {}
         for key, event in items:
             if key not in self:
                 self._lane(event, True)[key] = event

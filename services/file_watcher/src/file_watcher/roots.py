@@ -36,6 +36,9 @@ class WatchedRoot:
     source: dict[str, str] | None = None
     # What the root was when first scanned; None until then.
     identity: RootIdentity | None = None
+    # Its real folders ("" for itself), each watched on its own (never through a symlink);
+    # None until first walked.
+    folders: set[str] | None = None
 
     @property
     def id(self) -> str:

@@ -76,7 +76,11 @@ async def _consume(
             window=settings.publish_window, timeout_s=settings.publish_timeout_s
         )
 
+        consuming_since = asyncio.Event()
+
         async def consuming() -> bool | str:
+            if not consuming_since.is_set():
+                return "starting"
             return outage.describe() or True
 
         checks = {**backends.checks, "roots": roots.readiness, "consuming": consuming}
@@ -84,6 +88,7 @@ async def _consume(
         add_ingest_routes(app, settings, store, publisher)
         async with serving(app, settings.http_host, settings.ingestor_http_port) as port:
             await consumer.start(processor)
+            consuming_since.set()
             log.info(
                 "ingestor consuming",
                 extra={

@@ -284,6 +284,13 @@ class RabbitConsumer:
         self._on_message: Callable[[AbstractIncomingMessage], Awaitable[None]] | None = None
 
     async def start(self, handler: DeliveryHandler) -> None:
+        try:
+            await self._start(handler)
+        except BROKER_ERRORS as exc:
+            queue = self._topology.work_queue
+            raise TransientError(f"cannot start consuming from {queue}: {exc!r}") from exc
+
+    async def _start(self, handler: DeliveryHandler) -> None:
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         assert isinstance(channel, AbstractRobustChannel)
         await channel.set_qos(prefetch_count=self._prefetch)
