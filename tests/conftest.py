@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import uvloop
 
-from fileflow_core.settings import BackendKind, RootConfig, Settings
+from fileflow_core.settings import RootConfig, Settings
 from tests import pipeline
 from tests.isolation import own_database, own_queue, own_redis_prefix
+from tests.pipeline import Kind
 from tests.support import AMQP_URL, REDIS_URL, require_server
 
 pytest_plugins = ["tests.hangs"]
@@ -83,16 +84,16 @@ def make_settings(root_dir: Path, tmp_path: Path, **servers: Any) -> Settings:
 @pytest.fixture(params=["embedded", "real"])
 def flow_settings(
     request: pytest.FixtureRequest, root_dir: Path, tmp_path: Path
-) -> tuple[BackendKind, Settings]:
+) -> tuple[Kind, Settings]:
     """Each adapter set with its settings; the real one needs the servers."""
-    kind: BackendKind = request.param
+    kind: Kind = request.param
     if kind == "real":
         return kind, request.getfixturevalue("settings")
-    return kind, make_settings(root_dir, tmp_path, backend="embedded")
+    return kind, make_settings(root_dir, tmp_path, backend="embedded").in_one_process()
 
 
 @pytest.fixture
-async def flow(flow_settings: tuple[BackendKind, Settings]) -> AsyncIterator[pipeline.Flow]:
+async def flow(flow_settings: tuple[Kind, Settings]) -> AsyncIterator[pipeline.Flow]:
     """The pipeline over each adapter set: behaviour tests run against both, so the embedded
     mode cannot drift from the real one."""
     async with pipeline.flow(*flow_settings) as running:

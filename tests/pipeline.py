@@ -9,7 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aio_pika
 import aiosqlite
@@ -19,13 +19,17 @@ import orjson
 from file_watcher.main import serve_with
 from file_watcher.publish import PublisherFactory
 from file_watcher.service import Watcher, run_watcher
-from fileflow_core.backends import Backends, open_backends, open_broker
+from fileflow_core.adapters import open_broker, scheme_of, sqlite_path
+from fileflow_core.backends import Backends, open_backends
 from fileflow_core.broker.memory import MemoryBroker, Message
 from fileflow_core.broker.topology import ERROR_HEADER
-from fileflow_core.settings import BackendKind, Settings
+from fileflow_core.settings import Settings
 from ingestor.consume import DeliveryProcessor
 from ingestor.service import run_ingestor
 from tests.support import AMQP_URL, CONNECT_TIMEOUT_S
+
+# Which adapter set a behaviour test runs on: the servers, or the embedded ones.
+Kind = Literal["embedded", "real"]
 
 
 @dataclass
@@ -66,7 +70,7 @@ async def ingestor(settings: Settings, **options: Any) -> AsyncIterator[Running]
 @contextlib.asynccontextmanager
 async def watcher(settings: Settings) -> AsyncIterator[Running]:
     factory = PublisherFactory(
-        settings, lambda: open_broker(settings, "real", name="fileflow-test-watcher")
+        settings, lambda: open_broker(settings, name="fileflow-test-watcher")
     )
 
     async def serve(stop: asyncio.Event, started: asyncio.Event) -> Watcher:
@@ -163,14 +167,14 @@ class SqliteDb(Db):
 class Flow:
     """Both services of one test over one set of backends, like ``fileflow run``."""
 
-    kind: BackendKind
+    kind: Kind
     settings: Settings
     backends: Backends
 
     @property
     def db(self) -> Db:
-        if self.kind == "embedded":
-            return SqliteDb(self.settings.sqlite_path)
+        if scheme_of(self.settings.database_url) == "sqlite":
+            return SqliteDb(sqlite_path(self.settings.database_url))
         return Db(self.settings.database_url)
 
     @contextlib.asynccontextmanager
@@ -200,7 +204,7 @@ class Flow:
     async def restart(self) -> None:
         """What a new process gets: the backends closed and opened again."""
         await self.backends.close()
-        self.backends = await open_backends(self.settings, self.kind, name="fileflow-test")
+        self.backends = await open_backends(self.settings, name="fileflow-test")
 
     async def publish_raw(self, bodies: list[bytes], priority: int = 1) -> None:
         broker = self.backends.broker
@@ -251,8 +255,8 @@ async def publish_raw(
 
 
 @contextlib.asynccontextmanager
-async def flow(kind: BackendKind, settings: Settings) -> AsyncIterator[Flow]:
-    running = Flow(kind, settings, await open_backends(settings, kind, name="fileflow-test"))
+async def flow(kind: Kind, settings: Settings) -> AsyncIterator[Flow]:
+    running = Flow(kind, settings, await open_backends(settings, name="fileflow-test"))
     try:
         yield running
     finally:

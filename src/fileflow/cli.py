@@ -148,13 +148,9 @@ def migrate(
     settings = _settings(ctx, backend=backend, data_dir=data_dir)
 
     async def apply() -> list[str]:
-        if settings.backend_kind() == "real":
-            from fileflow_core.store.migrate import migrate as apply_migrations
+        from fileflow_core.adapters import open_store
 
-            return await apply_migrations(settings.database_url)
-        from fileflow_core.store.sqlite import SqliteDocumentStore
-
-        store = await SqliteDocumentStore.open(settings.sqlite_path)
+        store = await open_store(settings.in_one_process())
         await store.close()
         return store.applied
 
@@ -384,7 +380,7 @@ def list_files(
         from fileflow.ops import opened_store
 
         async with opened_store(settings) as store:
-            return await store.list_files(status=status_filter, limit=limit)
+            return await store.queries.list_files(status=status_filter, limit=limit)
 
     found = _run_async(rows())
     if as_json:

@@ -13,7 +13,7 @@ from typing import Any
 from file_watcher.filters import PathFilter
 from file_watcher.scan import scan_tree
 from file_watcher.state import read_identity, write_identity
-from fileflow_core.backends import describe_backends, open_broker, open_store
+from fileflow_core.adapters import describe, open_broker, open_store
 from fileflow_core.errors import ConfigError, MessageDecodeError, TransientError
 from fileflow_core.messages import FileEvent, Operation, decode_event
 from fileflow_core.paths import locate_in_roots
@@ -29,8 +29,8 @@ EMBEDDED_QUEUE = "the queue lives inside the running `fileflow run` process"
 
 @contextlib.asynccontextmanager
 async def opened_store(settings: Settings) -> AsyncIterator[DocumentStore]:
-    """The store the settings choose (SQLite file or PostgreSQL), schema up to date."""
-    store = await open_store(settings, settings.backend_kind())
+    """The store the settings choose (its URL's scheme), schema up to date."""
+    store = await open_store(settings.in_one_process())
     try:
         yield store
     finally:
@@ -38,43 +38,46 @@ async def opened_store(settings: Settings) -> AsyncIterator[DocumentStore]:
 
 
 @contextlib.asynccontextmanager
+async def opened_broker(settings: Settings) -> AsyncIterator[Broker]:
+    broker = await open_broker(settings.in_one_process(), name="fileflow-cli")
+    try:
+        yield broker
+    finally:
+        await broker.close()
+
+
+@contextlib.asynccontextmanager
 async def connected(settings: Settings) -> AsyncIterator[tuple[DocumentStore, Broker]]:
-    """Store and broker, for the commands that send messages: the real servers only, since
-    an embedded queue lives inside another process."""
-    kind = settings.backend_kind()
-    if kind == "embedded":
-        raise ConfigError(
-            f"this command sends messages, but {EMBEDDED_QUEUE}; set the server URLs "
-            "(or --backend real) to use the real servers"
-        )
-    async with opened_store(settings) as store:
-        broker = await open_broker(settings, kind, name="fileflow-cli")
-        try:
+    """Store and broker, for the commands that send messages: a broker other processes reach,
+    since an in-process queue lives inside the `fileflow run` process."""
+    async with opened_broker(settings) as broker:
+        if not broker.reaches_other_processes:
+            raise ConfigError(
+                f"this command sends messages, but {EMBEDDED_QUEUE}; set the server URLs "
+                "(or --backend real) to use the real servers"
+            )
+        async with opened_store(settings) as store:
             yield store, broker
-        finally:
-            await broker.close()
 
 
 async def collect_status(settings: Settings) -> dict[str, Any]:
     """Files by status and the ingest rate; queue depths when a broker is reachable."""
-    kind = settings.backend_kind()
     async with opened_store(settings) as store:
-        by_status = await store.status_counts()
-        per_minute = await store.completed_since(60)
+        by_status = await store.queries.status_counts()
+        per_minute = await store.queries.completed_since(60)
     queues: dict[str, int] = {}
-    note = EMBEDDED_QUEUE if kind == "embedded" else None
-    if kind == "real":
-        try:
-            broker = await open_broker(settings, kind, name="fileflow-cli")
-            try:
+    note = None
+    try:
+        async with opened_broker(settings) as broker:
+            if broker.reaches_other_processes:
                 queues = await broker.queue_depths()
-            finally:
-                await broker.close()
-        except TransientError as exc:
-            note = f"queue depths unavailable: {exc}"
+            else:
+                note = EMBEDDED_QUEUE
+    except TransientError as exc:
+        note = f"queue depths unavailable: {exc}"
     return {
-        "backend": kind,
-        "where": describe_backends(settings, kind),
+        "backend": "embedded" if settings.embedded() else "servers",
+        "where": describe(settings.in_one_process()),
         "files": by_status,
         "total": sum(by_status.values()),
         "queues": queues,
@@ -135,13 +138,13 @@ async def backfill(
         )
         for offset in range(0, len(found), 5000):
             batch = found[offset : offset + 5000]
-            await store.mark_pending_many(root_id, batch)
+            await store.queries.mark_pending_many(root_id, batch)
             await publisher.publish(
                 FileEvent.observed(root_id, rel, Operation.UPSERT, reprocess=reprocess)
                 for rel in batch
             )
         while wait and found:
-            result.statuses = await store.progress(root_id, found)
+            result.statuses = await store.queries.progress(root_id, found)
             result.seconds = time.monotonic() - started
             if on_progress is not None:
                 on_progress(result)
@@ -163,10 +166,11 @@ class RetryResult:
 async def retry(settings: Settings, file_ids: list[int] | None) -> RetryResult:
     """Send failed files (all, or the given ids) back through the pipeline, re-extracting them,
     and take their messages out of the dead-letter queue."""
-    if settings.backend_kind() == "embedded":
-        return await _mark_for_next_start(settings, file_ids)
+    async with opened_broker(settings) as broker:
+        if not broker.reaches_other_processes:
+            return await _mark_for_next_start(settings, file_ids)
     async with connected(settings) as (store, broker):
-        files = await store.locations(file_ids)
+        files = await store.queries.locations(file_ids)
         wanted = {(root_id, path) for _, root_id, path in files}
 
         def select(body: bytes) -> bool:
@@ -192,7 +196,8 @@ async def retry(settings: Settings, file_ids: list[int] | None) -> RetryResult:
 
         async def send(targets: list[tuple[str, str]]) -> None:
             for root_id in {root for root, _ in targets}:
-                await store.mark_pending_many(root_id, [p for r, p in targets if r == root_id])
+                paths = [p for r, p in targets if r == root_id]
+                await store.queries.mark_pending_many(root_id, paths)
             await publisher.publish(
                 FileEvent.observed(root, path, Operation.UPSERT, reprocess=True)
                 for root, path in targets
@@ -208,16 +213,16 @@ async def _mark_for_next_start(settings: Settings, file_ids: list[int] | None) -
     """Embedded: the queue and its dead letters live in the running process, out of reach;
     a file marked pending does not count as stored, so the next start's scan sends it again."""
     async with opened_store(settings) as store:
-        files = await store.locations(file_ids)
+        files = await store.queries.locations(file_ids)
         for root_id in {root for _, root, _ in files}:
-            await store.mark_pending_many(root_id, [p for _, r, p in files if r == root_id])
+            await store.queries.mark_pending_many(root_id, [p for _, r, p in files if r == root_id])
     return RetryResult(files, 0, 0, deferred=True)
 
 
 async def describe_roots(settings: Settings) -> list[dict[str, Any]]:
     """Each configured root: whether it can testify about its files now, and why not."""
     async with opened_store(settings) as store:
-        recorded = await store.root_identities()
+        recorded = await store.roots.root_identities()
     report = []
     for root in settings.roots:
         path = root.path.expanduser()
@@ -245,7 +250,7 @@ async def accept_roots(settings: Settings, root_ids: list[str]) -> None:
     """Record the named roots' folders as they are now, in the store and in the watcher's
     state (both are consulted: the ingestor and the watcher may have recorded them)."""
     async with opened_store(settings) as store:
-        await store.register_roots(
+        await store.roots.register_roots(
             [(r.id, r.collection_name, str(r.path)) for r in settings.roots if r.id in root_ids]
         )
         for root_id in root_ids:
@@ -256,7 +261,7 @@ async def accept_roots(settings: Settings, root_ids: list[str]) -> None:
                 identity = identify(path)
             except OSError as exc:
                 raise ConfigError(f"root {root_id!r}: {path} cannot be accepted: {exc}") from None
-            await store.record_root_identity(root_id, identity.encode())
+            await store.roots.record_root_identity(root_id, identity.encode())
             write_identity(settings.state_dir, root_id, identity)
 
 

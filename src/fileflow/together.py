@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from file_watcher.main import serve_with as watch_with
-from fileflow_core.backends import describe_backends, open_backends
+from fileflow_core.adapters import describe
+from fileflow_core.backends import open_backends
 from fileflow_core.settings import Settings
 from ingestor.service import run_ingestor
 
@@ -20,9 +21,10 @@ async def serve_together(
 ) -> None:
     """Open the backends ``settings`` choose (saying which), run both services until ``stop``,
     then close the backends. If one service fails, the other is stopped too."""
-    kind = settings.backend_kind()
-    announce(f"fileflow: {describe_backends(settings, kind)}")
-    backends = await open_backends(settings, kind, name="fileflow")
+    chosen = "embedded backends (nothing else to run): " if settings.embedded() else ""
+    settings = settings.in_one_process()
+    announce(f"fileflow: {chosen}{describe(settings)}")
+    backends = await open_backends(settings, name="fileflow")
     try:
 
         async def stopping_all(work: Awaitable[object]) -> None:

@@ -117,7 +117,7 @@ async def test_a_restart_applies_exactly_what_changed_while_stopped(
         for rel in files
         if (info := (root_dir / rel).stat())
     }
-    assert await flow.backends.store.signatures("lib") == on_disk
+    assert await flow.backends.store.roots.signatures("lib") == on_disk
     before = {row["path"]: tuple(row) for row in await db.fetch("SELECT * FROM files")}
     await flow.restart()
     (root_dir / "file-0.txt").write_bytes(b"changed while stopped")

@@ -31,7 +31,7 @@ async def store(database_url: str) -> AsyncIterator[PostgresDocumentStore]:
 
 async def store_kept_later(store: PostgresDocumentStore) -> None:
     """``kept.txt`` observed after ``T0``: a write observed at ``T0`` is stale for it."""
-    await store.record_present(
+    await store.writes.record_present(
         FileObservation("lib", "kept.txt", T0 + timedelta(seconds=30), 3, 9, 1),
         ContentInfo(OLD, 3, "text/plain"),
         OLD,
@@ -41,18 +41,18 @@ async def store_kept_later(store: PostgresDocumentStore) -> None:
 async def test_freshness_and_idempotency(store: PostgresDocumentStore) -> None:
     newer = FileObservation("lib", "a.txt", T0 + timedelta(seconds=10), 3, 2, 1)
     older = FileObservation("lib", "a.txt", T0, 3, 1, 1)
-    assert await store.record_present(newer, ContentInfo(NEW, 3, "text/plain"), NEW)
+    assert await store.writes.record_present(newer, ContentInfo(NEW, 3, "text/plain"), NEW)
     # A replica that looked earlier but commits later must not win.
-    assert not await store.record_present(older, ContentInfo(OLD, 3, "text/plain"), OLD)
-    assert not await store.record_deleted(older)
+    assert not await store.writes.record_present(older, ContentInfo(OLD, 3, "text/plain"), OLD)
+    assert not await store.writes.record_deleted(older)
     # The same observation again writes nothing.
-    assert not await store.record_present(newer, None, NEW)
-    row = await store.get_file(1)
+    assert not await store.writes.record_present(newer, None, NEW)
+    row = await store.queries.get_file(1)
     assert row is not None and row["content_sha256"] == NEW and row["status"] == "completed"
     later = FileObservation("lib", "a.txt", T0 + timedelta(seconds=20))
-    assert await store.record_deleted(later)
-    assert (await store.get_file(1) or {})["status"] == "deleted"
-    assert await store.status_counts() == {"deleted": 1}
+    assert await store.writes.record_deleted(later)
+    assert (await store.queries.get_file(1) or {})["status"] == "deleted"
+    assert await store.queries.status_counts() == {"deleted": 1}
 
 
 async def test_batch_writes_keep_every_rule_per_file(
@@ -60,7 +60,7 @@ async def test_batch_writes_keep_every_rule_per_file(
 ) -> None:
     failed = "c" * 64
     await store_kept_later(store)
-    results = await store.record_present_many(
+    results = await store.writes.record_present_many(
         [
             # New content with its chunks, and a copy of it in the same batch.
             PresentWrite(
@@ -85,7 +85,7 @@ async def test_batch_writes_keep_every_rule_per_file(
     assert results[:3] == [True, True, True]
     assert isinstance(results[3], ContentMissingError)
     assert results[4:] == [False, True]
-    rows = {row["path"]: row for row in await store.list_files(limit=100)}
+    rows = {row["path"]: row for row in await store.queries.list_files(limit=100)}
     assert set(rows) == {"kept.txt", "new.txt", "copy.txt", "old.txt", "broken.pdf"}
     assert rows["kept.txt"]["content_sha256"] == OLD
     assert rows["copy.txt"]["content_sha256"] == NEW
@@ -94,7 +94,7 @@ async def test_batch_writes_keep_every_rule_per_file(
     assert rows["broken.pdf"]["status"] == "failed"
     assert rows["broken.pdf"]["error"] == "bad xref"
     # The same batch again changes nothing.
-    again = await store.record_present_many(
+    again = await store.writes.record_present_many(
         [PresentWrite(FileObservation("lib", "copy.txt", T0, 3, 1, 2), NEW)]
     )
     assert again == [False]
@@ -109,7 +109,7 @@ async def test_a_batch_of_stored_contents_keeps_every_rule_per_file(
     as in a batch that stores contents."""
     failed = "c" * 64
     await store_kept_later(store)
-    await store.record_present(
+    await store.writes.record_present(
         FileObservation("lib", "broken.pdf", T0, 3, 1, 5),
         ContentInfo(failed, 3, "application/pdf", extraction_error="bad xref"),
         failed,
@@ -120,25 +120,25 @@ async def test_a_batch_of_stored_contents_keeps_every_rule_per_file(
         PresentWrite(FileObservation("lib", "kept.txt", T0, 4, 1, 1), OLD),  # stale
         PresentWrite(FileObservation("lib", "broken-copy.pdf", T0, 3, 1, 6), failed),
     ]
-    results = await store.record_present_many(batch)
+    results = await store.writes.record_present_many(batch)
     assert results[0] is True
     assert isinstance(results[1], ContentMissingError)
     assert results[2:] == [False, True]
-    rows = {row["path"]: row for row in await store.list_files(limit=100)}
+    rows = {row["path"]: row for row in await store.queries.list_files(limit=100)}
     assert set(rows) == {"kept.txt", "broken.pdf", "copy.txt", "broken-copy.pdf"}
     assert rows["copy.txt"]["content_sha256"] == OLD
     assert rows["copy.txt"]["source"] == {"git_commit": "d"}
     assert rows["kept.txt"]["size"] == 3
     assert rows["broken-copy.pdf"]["status"] == "failed"
     assert rows["broken-copy.pdf"]["error"] == "bad xref"
-    again = await store.record_present_many(batch)
+    again = await store.writes.record_present_many(batch)
     assert [isinstance(r, ContentMissingError) or r for r in again] == [False, True, False, False]
 
 
 async def test_a_refused_batch_raises_write_rejected(store: PostgresDocumentStore) -> None:
     with pytest.raises(WriteRejectedError):
         # The schema refuses an absolute path.
-        await store.record_present_many(
+        await store.writes.record_present_many(
             [
                 PresentWrite(
                     FileObservation("lib", "/abs.txt", datetime.now(UTC), 1, 1, 1),
@@ -147,7 +147,7 @@ async def test_a_refused_batch_raises_write_rejected(store: PostgresDocumentStor
                 )
             ]
         )
-    assert await store.status_counts() == {}
+    assert await store.queries.status_counts() == {}
 
 
 async def asyncpg_fetch(url: str, query: str) -> list[asyncpg.Record]:

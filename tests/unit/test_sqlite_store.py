@@ -45,11 +45,11 @@ async def test_schema_is_applied_once(tmp_path: Path) -> None:
 
 
 async def test_the_same_observation_twice_writes_once(store: SqliteDocumentStore) -> None:
-    assert await store.record_present(seen("a.txt", 1), content(SHA_A), SHA_A)
-    assert not await store.record_present(seen("a.txt", 2), content(SHA_A), SHA_A)
-    assert not await store.record_present(seen("a.txt", 3), None, SHA_A)
-    assert await store.status_counts() == {"completed": 1}
-    (row,) = await store.list_files()
+    assert await store.writes.record_present(seen("a.txt", 1), content(SHA_A), SHA_A)
+    assert not await store.writes.record_present(seen("a.txt", 2), content(SHA_A), SHA_A)
+    assert not await store.writes.record_present(seen("a.txt", 3), None, SHA_A)
+    assert await store.queries.status_counts() == {"completed": 1}
+    (row,) = await store.queries.list_files()
     assert row["content_sha256"] == SHA_A and row["metadata"] == {"words": 1}
     assert isinstance(row["updated_at"], datetime)
 
@@ -57,66 +57,68 @@ async def test_the_same_observation_twice_writes_once(store: SqliteDocumentStore
 async def test_a_stale_observation_never_overwrites_a_newer_one(
     store: SqliteDocumentStore,
 ) -> None:
-    assert await store.record_present(seen("a.txt", 10), content(SHA_B), SHA_B)
-    assert not await store.record_present(seen("a.txt", 5), content(SHA_A), SHA_A)
-    assert not await store.record_deleted(seen("a.txt", 5))
-    (row,) = await store.list_files()
+    assert await store.writes.record_present(seen("a.txt", 10), content(SHA_B), SHA_B)
+    assert not await store.writes.record_present(seen("a.txt", 5), content(SHA_A), SHA_A)
+    assert not await store.writes.record_deleted(seen("a.txt", 5))
+    (row,) = await store.queries.list_files()
     assert row["content_sha256"] == SHA_B and row["status"] == "completed"
-    assert await store.record_deleted(seen("a.txt", 11))
-    assert not await store.record_deleted(seen("a.txt", 12))
-    assert not await store.record_present(seen("a.txt", 10.5), None, SHA_B)
-    assert await store.status_counts() == {"deleted": 1}
-    assert await store.record_present(seen("a.txt", 13), None, SHA_B)  # back again
-    assert await store.status_counts() == {"completed": 1}
+    assert await store.writes.record_deleted(seen("a.txt", 11))
+    assert not await store.writes.record_deleted(seen("a.txt", 12))
+    assert not await store.writes.record_present(seen("a.txt", 10.5), None, SHA_B)
+    assert await store.queries.status_counts() == {"deleted": 1}
+    assert await store.writes.record_present(seen("a.txt", 13), None, SHA_B)  # back again
+    assert await store.queries.status_counts() == {"completed": 1}
 
 
 async def test_content_must_exist_when_not_given(store: SqliteDocumentStore) -> None:
     with pytest.raises(ContentMissingError):
-        await store.record_present(seen("a.txt", 1), None, SHA_A)
-    assert await store.status_counts() == {}
+        await store.writes.record_present(seen("a.txt", 1), None, SHA_A)
+    assert await store.queries.status_counts() == {}
 
 
 async def test_failed_extraction_fails_the_file_and_a_retry_replaces_it(
     store: SqliteDocumentStore,
 ) -> None:
-    await store.record_present(seen("a.pdf", 1), content(SHA_A, extraction_error="bad"), SHA_A)
-    (row,) = await store.list_files()
+    await store.writes.record_present(
+        seen("a.pdf", 1), content(SHA_A, extraction_error="bad"), SHA_A
+    )
+    (row,) = await store.queries.list_files()
     assert row["status"] == "failed" and row["error"] == "bad"
-    assert await store.locations(None) == [(row["id"], "lib", "a.pdf")]
-    await store.record_present(seen("a.pdf", 2), content(SHA_A), SHA_A)
-    assert (await store.list_files())[0]["status"] == "completed"
+    assert await store.queries.locations(None) == [(row["id"], "lib", "a.pdf")]
+    await store.writes.record_present(seen("a.pdf", 2), content(SHA_A), SHA_A)
+    assert (await store.queries.list_files())[0]["status"] == "completed"
 
 
 async def test_copies_share_one_content_under_concurrency(store: SqliteDocumentStore) -> None:
     await asyncio.gather(
-        *(store.record_present(seen(f"c{i}", 1), content(SHA_A), SHA_A) for i in range(50))
+        *(store.writes.record_present(seen(f"c{i}", 1), content(SHA_A), SHA_A) for i in range(50))
     )
-    assert await store.status_counts() == {"completed": 50}
-    assert await store.content_exists(SHA_A)
+    assert await store.queries.status_counts() == {"completed": 50}
+    assert await store.writes.content_exists(SHA_A)
 
 
 async def test_signatures_are_the_settled_live_files(store: SqliteDocumentStore) -> None:
-    await store.record_present(seen("kept", 1, size=3, inode=9), content(SHA_A), SHA_A)
-    await store.record_present(seen("gone", 1), None, SHA_A)
-    await store.record_deleted(seen("gone", 2))
-    await store.record_processing(seen("busy", 1))
-    await store.mark_pending("lib", "asked")
-    assert await store.signatures("lib") == {"kept": (3, 100, 9)}
-    assert await store.is_current("lib", "kept", 3, 100, 9)
-    assert not await store.is_current("lib", "kept", 4, 100, 9)
+    await store.writes.record_present(seen("kept", 1, size=3, inode=9), content(SHA_A), SHA_A)
+    await store.writes.record_present(seen("gone", 1), None, SHA_A)
+    await store.writes.record_deleted(seen("gone", 2))
+    await store.writes.record_processing(seen("busy", 1))
+    await store.queries.mark_pending("lib", "asked")
+    assert await store.roots.signatures("lib") == {"kept": (3, 100, 9)}
+    assert await store.writes.is_current("lib", "kept", 3, 100, 9)
+    assert not await store.writes.is_current("lib", "kept", 4, 100, 9)
 
 
 async def test_operator_queries(store: SqliteDocumentStore) -> None:
-    await store.register_roots([("lib", "library", "/srv/lib")])
-    await store.mark_pending_many("lib", ["a", "b"])
-    file_id = await store.mark_pending("lib", "a")
-    assert await store.progress("lib", ["a", "b", "c"]) == {"pending": 2}
-    await store.record_present(seen("a", 1), content(SHA_A), SHA_A)
-    await store.record_failed(seen("b", 1), "no access", attempts=3)
-    assert await store.progress("lib", ["a", "b"]) == {"completed": 1, "failed": 1}
-    assert await store.completed_since(60) == 1
-    found = await store.get_file(file_id)
+    await store.roots.register_roots([("lib", "library", "/srv/lib")])
+    await store.queries.mark_pending_many("lib", ["a", "b"])
+    file_id = await store.queries.mark_pending("lib", "a")
+    assert await store.queries.progress("lib", ["a", "b", "c"]) == {"pending": 2}
+    await store.writes.record_present(seen("a", 1), content(SHA_A), SHA_A)
+    await store.writes.record_failed(seen("b", 1), "no access", attempts=3)
+    assert await store.queries.progress("lib", ["a", "b"]) == {"completed": 1, "failed": 1}
+    assert await store.queries.completed_since(60) == 1
+    found = await store.queries.get_file(file_id)
     assert found is not None and found["path"] == "a" and found["mime_type"] == "text/plain"
-    assert [row["path"] for row in await store.list_files(status="failed")] == ["b"]
-    assert await store.get_file(999) is None
+    assert [row["path"] for row in await store.queries.list_files(status="failed")] == ["b"]
+    assert await store.queries.get_file(999) is None
     assert await store.ping()

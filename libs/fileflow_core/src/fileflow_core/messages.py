@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from fileflow_core.errors import MessageDecodeError
+from fileflow_core.ids import ROOT_ID_PATTERN
 from fileflow_core.paths import (
     display_path,
     is_text,
@@ -38,7 +39,6 @@ from fileflow_core.paths import (
     path_from_bytes,
     validate_relative_path,
 )
-from fileflow_core.settings import ROOT_ID_PATTERN
 
 SCHEMA_VERSION = 1
 BATCH_SCHEMA_VERSION = 2

@@ -82,6 +82,14 @@ class Broker(Protocol):
     def durable(self) -> bool:
         """True when accepted messages survive a restart of this process."""
 
+    @property
+    def reaches_other_processes(self) -> bool:
+        """True when a publisher in one process reaches a consumer in another."""
+
+    @property
+    def check_name(self) -> str:
+        """Its name in readiness answers."""
+
     async def publisher(
         self, *, window: int, timeout_s: float, batch_events: int = 1
     ) -> EventPublisher:
@@ -119,17 +127,16 @@ class SeenHashCache(Protocol):
 
 
 class Cache(SeenHashCache, Protocol):
-    async def ping(self) -> bool: ...
-
-    async def close(self) -> None: ...
-
-
-class DocumentStore(Protocol):
-    """Files and contents; every write is one transaction, idempotent and freshness-checked."""
+    @property
+    def check_name(self) -> str: ...
 
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+class WriteStore(Protocol):
+    """The ingestor's writes: every one a transaction, idempotent and freshness-checked."""
 
     async def content_exists(self, sha256: str) -> bool: ...
 
@@ -168,6 +175,10 @@ class DocumentStore(Protocol):
     ) -> bool:
         """True when the stored row is completed and matches this signature."""
 
+
+class RootStore(Protocol):
+    """What is known of the roots: for the watcher's baseline and the ingestor's root checks."""
+
     async def signatures(self, root_id: str) -> dict[str, tuple[int, int, int]]:
         """(size, mtime_ns, inode) of every live, settled (completed or failed) file of a root."""
 
@@ -178,7 +189,11 @@ class DocumentStore(Protocol):
         """The identity recorded for each registered root that has one (``RootIdentity``)."""
 
     async def record_root_identity(self, root_id: str, identity: str) -> None:
-        """Record a registered root's identity (replacing the one recorded)."""
+        """Record a root's identity (replacing the one recorded)."""
+
+
+class QueryStore(Protocol):
+    """What operators and the ingest API ask, and files marked to be ingested again."""
 
     async def mark_pending(self, root_id: str, path: str) -> int:
         """Create or reset the file's row to ``pending`` (an explicit ingest); return its id."""
@@ -200,3 +215,28 @@ class DocumentStore(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     async def status_counts(self) -> dict[str, int]: ...
+
+
+class DocumentStore(Protocol):
+    """Files and contents, in parts by who calls them: a caller takes only its part, so its
+    fake in a test is a few lines."""
+
+    @property
+    def writes(self) -> WriteStore: ...
+
+    @property
+    def roots(self) -> RootStore: ...
+
+    @property
+    def queries(self) -> QueryStore: ...
+
+    @property
+    def check_name(self) -> str: ...
+
+    @property
+    def applied(self) -> list[str]:
+        """The schema migrations this open applied."""
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...

@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -26,9 +27,9 @@ from pydantic_settings import (
 )
 
 from fileflow_core.errors import ConfigError
+from fileflow_core.ids import ROOT_ID_PATTERN
 from fileflow_core.urls import check_server_url
 
-ROOT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _ROOT_ID_RE = re.compile(ROOT_ID_PATTERN)
 
 
@@ -75,9 +76,10 @@ def default_data_dir() -> Path:
 
 
 SQLITE_FILE_NAME = "fileflow.sqlite3"
-BackendKind = Literal["embedded", "real"]
-# Setting any of these chooses the real servers when ``backend`` is "auto".
+# Setting any of these chooses the servers when ``backend`` is "auto".
 SERVER_URL_FIELDS = frozenset({"amqp_url", "redis_url", "database_url"})
+# Schemes whose URL names no host.
+_HOSTLESS = frozenset({"memory", "sqlite", "unix"})
 
 
 def root_id_for(path: Path) -> str:
@@ -167,22 +169,19 @@ class Settings(BaseSettings):
     ingestor_http_port: int = Field(default=9102, ge=0, le=65535)
     log_level: str = Field(default="INFO", pattern=r"^(?i)(DEBUG|INFO|WARNING|ERROR)$")
 
-    @field_validator("amqp_url")
+    @field_validator("amqp_url", "redis_url", "database_url")
     @classmethod
-    def _amqp_url(cls, value: str) -> str:
-        return check_server_url(value, ("amqp", "amqps"))
+    def _backend_url(cls, value: str, info: ValidationInfo) -> str:
+        # The schemes are the adapters' (``fileflow_core.adapters``), read when checked.
+        from fileflow_core import adapters
 
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_url(cls, value: str) -> str:
-        if value.startswith("unix://"):
-            return check_server_url(value, ("unix",), host_required=False)
-        return check_server_url(value, ("redis", "rediss"))
-
-    @field_validator("database_url")
-    @classmethod
-    def _database_url(cls, value: str) -> str:
-        return check_server_url(value, ("postgresql", "postgres"))
+        table: dict[str, object] = {
+            "amqp_url": adapters.BROKERS,
+            "redis_url": adapters.CACHES,
+            "database_url": adapters.STORES,
+        }[str(info.field_name)]  # type: ignore[assignment]
+        scheme = value.partition("://")[0]
+        return check_server_url(value, tuple(table), host_required=scheme not in _HOSTLESS)
 
     @field_validator("roots", mode="before")
     @classmethod
@@ -216,12 +215,27 @@ class Settings(BaseSettings):
     def sqlite_path(self) -> Path:
         return self.data_dir.expanduser() / SQLITE_FILE_NAME
 
-    def backend_kind(self) -> BackendKind:
-        """The backends to use: explicit ``backend`` wins; "auto" is real as soon as any
-        server URL was set (environment or config file), embedded otherwise."""
+    def embedded(self) -> bool:
+        """Whether a command that runs in one process (``fileflow run``, ``status``, ``ls``)
+        takes the embedded backends for the URLs not set: explicit ``backend`` wins; "auto"
+        is embedded until any server URL is set (environment or config file)."""
         if self.backend != "auto":
-            return self.backend
-        return "real" if SERVER_URL_FIELDS & self.model_fields_set else "embedded"
+            return self.backend == "embedded"
+        return not SERVER_URL_FIELDS & self.model_fields_set
+
+    def in_one_process(self) -> Settings:
+        """These settings for a command that runs in one process: with the embedded backends
+        (an in-process queue, an in-memory cache, a SQLite file) for each URL not set when
+        ``embedded``; each URL set keeps its own backend."""
+        if not self.embedded():
+            return self
+        embedded = {
+            "amqp_url": "memory://",
+            "redis_url": "memory://",
+            "database_url": f"sqlite:///{self.sqlite_path}",
+        }
+        chosen = {k: v for k, v in embedded.items() if k not in self.model_fields_set}
+        return self.model_copy(update=chosen)
 
     def root(self, root_id: str) -> RootConfig | None:
         return next((root for root in self.roots if root.id == root_id), None)

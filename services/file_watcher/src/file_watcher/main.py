@@ -6,16 +6,20 @@ import asyncio
 
 from file_watcher.publish import PublisherFactory
 from file_watcher.service import Watcher, run_watcher
-from fileflow_core.backends import Backends, open_broker, require_real
+from fileflow_core.adapters import open_broker
+from fileflow_core.backends import Backends, require_shared_broker
 from fileflow_core.entry import run_main
+from fileflow_core.ports import Broker
 from fileflow_core.settings import Settings
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    kind = require_real(settings, "watcher")
-    factory = PublisherFactory(
-        settings, lambda: open_broker(settings, kind, name="fileflow-watcher")
-    )
+    async def open_shared() -> Broker:
+        broker = await open_broker(settings, name="fileflow-watcher")
+        require_shared_broker(broker, "watcher")
+        return broker
+
+    factory = PublisherFactory(settings, open_shared)
     try:
         await run_watcher(settings, stop, factory, checks={"rabbitmq": factory.connected})
     finally:
@@ -37,7 +41,7 @@ async def serve_with(
         PublisherFactory.over(settings, broker),
         started,
         checks={"broker": broker.connected},
-        baseline=None if broker.durable else backends.store,
+        baseline=None if broker.durable else backends.store.roots,
     )
 
 

@@ -73,6 +73,7 @@ class RootWatch:
         self.bursts = BurstWatch()
         self._leaving = False  # the rest of a burst is left to the rescan after it
         self._folders_changed = asyncio.Event()
+        self._unwatched: set[str] = set()  # folders found new, not in the watch yet
         self.left_to_rescan = 0  # notifications not observed one by one
 
     async def run(self) -> None:
@@ -102,6 +103,7 @@ class RootWatch:
         known = self.root.folders
         if known is None or not self.root.config.recursive or folders <= known:
             return
+        self._unwatched |= folders - known
         known |= folders
         self._owned.later(ADD_FOLDERS_S, ("add-folders", self.root.id), self._folders_changed.set)
 
@@ -149,6 +151,8 @@ class RootWatch:
                 reason = await self._until_change(current)
                 if reason != "folders":
                     break
+                self._folders_changed.clear()
+                added, self._unwatched = self._unwatched, set()
                 # The new watch first, then the old one stops: no change falls in between.
                 replaced, previous_end = current, ended
                 ended = asyncio.Event()
@@ -156,6 +160,9 @@ class RootWatch:
                 await asyncio.sleep(OVERLAP_S)
                 previous_end.set()
                 await replaced
+                # What was written in them before they were watched.
+                for folder in sorted(added):
+                    self._observer.observe_folder(self.root, folder, time.monotonic(), new=False)
         finally:
             ended.set()
             await current
@@ -164,7 +171,6 @@ class RootWatch:
         """Wait until the watcher stops, the root goes, the folders change, or the watch
         ends by itself (an error): say which."""
         while not current.done():
-            self._folders_changed.clear()
             changed = asyncio.ensure_future(self._folders_changed.wait())
             try:
                 await asyncio.wait({current, changed}, timeout=ROOT_CHECK_S)

@@ -19,7 +19,7 @@ from fileflow_core.beneath import Location, NotARegularFile, stat_beneath
 from fileflow_core.errors import ConfigError, RootUnavailableError
 from fileflow_core.messages import MAX_PATH_BYTES, FileEvent, Operation
 from fileflow_core.paths import is_text, locate_in_roots, path_from_bytes
-from fileflow_core.ports import DocumentStore, EventPublisher
+from fileflow_core.ports import EventPublisher, QueryStore
 from fileflow_core.settings import Settings
 
 Status = Literal["pending", "processing", "completed", "failed", "deleted"]
@@ -106,7 +106,7 @@ def _bearer(settings: Settings) -> Callable[[Request], None]:
 
 
 def add_ingest_routes(
-    app: FastAPI, settings: Settings, store: DocumentStore, publisher: EventPublisher
+    app: FastAPI, settings: Settings, store: QueryStore, publisher: EventPublisher
 ) -> None:
     roots = [(root.id, root.path.expanduser().absolute()) for root in settings.roots]
     router = APIRouter(dependencies=[Depends(_bearer(settings))])

@@ -17,7 +17,7 @@ from fileflow_core.errors import (
 )
 from fileflow_core.messages import BatchEntry, FileEvent, decode_message
 from fileflow_core.models import FileObservation
-from fileflow_core.ports import Delivery, DocumentStore
+from fileflow_core.ports import Delivery, WriteStore
 from ingestor import faults
 from ingestor.handle import FileHandler, Result
 from ingestor.outage import StoreOutage
@@ -41,7 +41,7 @@ class DeliveryProcessor:
     def __init__(
         self,
         handler: FileHandler,
-        store: DocumentStore,
+        store: WriteStore,
         concurrency: int,
         *,
         outage: StoreOutage | None = None,

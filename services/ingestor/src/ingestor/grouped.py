@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from fileflow_core.errors import ContentMissingError, TransientError, WriteRejectedError
 from fileflow_core.models import PresentWrite
-from fileflow_core.ports import DocumentStore, SeenHashCache
+from fileflow_core.ports import SeenHashCache, WriteStore
 from ingestor.batching import MicroBatcher
 
 # A batch of this many files is one transaction of a few statements: big enough that round
@@ -29,7 +29,7 @@ LOOKUP_LINGER_S = 0.0005
 class GroupedWrites:
     """``record_present`` for one file, written together with the files ready at that moment."""
 
-    def __init__(self, store: DocumentStore) -> None:
+    def __init__(self, store: WriteStore) -> None:
         self._store = store
         self._batcher: MicroBatcher[PresentWrite, bool] = MicroBatcher(
             self._write,

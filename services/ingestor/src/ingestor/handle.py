@@ -17,7 +17,7 @@ from fileflow_core.errors import ContentMissingError, PermanentError, TransientE
 from fileflow_core.messages import FileEvent
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.mounts import detect_filesystem, is_local
-from fileflow_core.ports import DocumentStore, SeenHashCache
+from fileflow_core.ports import SeenHashCache, WriteStore
 from fileflow_core.settings import Settings
 from ingestor.extract import Extractor, unextracted
 from ingestor.grouped import GroupedSeen, GroupedWrites
@@ -53,7 +53,7 @@ class FileHandler:
     """The per-file work, written against the store, cache and extractor ports only."""
 
     settings: Settings
-    store: DocumentStore
+    store: WriteStore
     cache: SeenHashCache
     extractor: Extractor
     roots: RootGuard

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from fileflow_core.beneath import Location
 from fileflow_core.errors import ConfigError, RootUnavailableError
-from fileflow_core.ports import DocumentStore
+from fileflow_core.ports import RootStore
 from fileflow_core.roots import (
     RootIdentity,
     empty_reason,
@@ -56,7 +56,7 @@ class RootGuard:
                 raise ConfigError(f"root {config.id!r}: {reason}")
 
     @classmethod
-    async def open(cls, configs: list[RootConfig], store: DocumentStore) -> RootGuard:
+    async def open(cls, configs: list[RootConfig], store: RootStore) -> RootGuard:
         """Check every root (``check_present``), and that each is the folder whose identity
         was recorded for it, recording the identity of a root seen for the first time."""
         cls.check_present(configs)

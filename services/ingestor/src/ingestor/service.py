@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fileflow_core.backends import Backends, open_backends, require_real
+from fileflow_core.backends import Backends, open_backends, require_shared_broker
 from fileflow_core.errors import TransientError
 from fileflow_core.http import api_app, serving
 from fileflow_core.runtime import until_stopped
@@ -37,10 +37,12 @@ async def run_ingestor(
     check_api_access(settings)
     owned = backends is None
     if backends is None:
-        backends = await until_stopped(
-            stop,
-            open_backends(settings, require_real(settings, "ingestor"), name="fileflow-ingestor"),
-        )
+        backends = await until_stopped(stop, open_backends(settings, name="fileflow-ingestor"))
+        try:
+            require_shared_broker(backends.broker, "ingestor")
+        except BaseException:
+            await backends.close()
+            raise
     try:
         return await _consume(settings, stop, started, extractor, backends)
     finally:
@@ -56,17 +58,17 @@ async def _consume(
     backends: Backends,
 ) -> DeliveryProcessor:
     store, broker = backends.store, backends.broker
-    await store.register_roots(
+    await store.roots.register_roots(
         [(root.id, root.collection_name, str(root.path)) for root in settings.roots]
     )
-    roots = await RootGuard.open(settings.roots, store)
+    roots = await RootGuard.open(settings.roots, store.roots)
     extractor = extractor or PoolExtractor(settings)
-    handler = FileHandler(settings, store, backends.cache, extractor, roots)
+    handler = FileHandler(settings, store.writes, backends.cache, extractor, roots)
     consumer = broker.consumer(prefetch=settings.effective_prefetch)
     outage = StoreOutage(consumer, store.ping)
     processor = DeliveryProcessor(
         handler,
-        store,
+        store.writes,
         settings.concurrency,
         outage=outage,
         renew_after_s=settings.delivery_renew_s,
@@ -85,7 +87,7 @@ async def _consume(
 
         checks = {**backends.checks, "roots": roots.readiness, "consuming": consuming}
         app = api_app("ingestor", checks, optional=backends.optional_checks)
-        add_ingest_routes(app, settings, store, publisher)
+        add_ingest_routes(app, settings, store.queries, publisher)
         async with serving(app, settings.http_host, settings.ingestor_http_port) as port:
             await consumer.start(processor)
             consuming_since.set()

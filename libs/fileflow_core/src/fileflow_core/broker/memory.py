@@ -275,6 +275,8 @@ class MemoryBroker:
     """Work queue, delayed retries and dead letters of one process, named like RabbitMQ's."""
 
     durable = False
+    reaches_other_processes = False
+    check_name = "queue"
 
     def __init__(self, topology: Topology, *, capacity: int = 10_000) -> None:
         self.topology = topology

@@ -340,6 +340,8 @@ class RabbitBroker:
     """One robust connection and the topology: hands out publishers and consumers."""
 
     durable = True  # persistent messages on durable queues survive restarts
+    reaches_other_processes = True
+    check_name = "rabbitmq"
 
     def __init__(self, connection: AbstractRobustConnection, topology: Topology) -> None:
         self.connection = connection

@@ -12,6 +12,8 @@ from fileflow_core import metrics
 class MemorySeenHashCache:
     """Remembers the ``max_entries`` most recently marked hashes, each for ``ttl_s``."""
 
+    check_name = "cache"
+
     def __init__(
         self,
         *,

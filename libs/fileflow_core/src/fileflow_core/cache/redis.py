@@ -23,6 +23,8 @@ return #KEYS
 class RedisSeenHashCache:
     """``seen`` answers "was this content extracted and committed before?" from Redis."""
 
+    check_name = "redis"
+
     def __init__(self, client: aioredis.Redis, *, key_prefix: str, ttl_s: int) -> None:
         self._client = client
         self._prefix = key_prefix

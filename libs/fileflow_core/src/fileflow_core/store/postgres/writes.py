@@ -1,27 +1,15 @@
-"""Document store on PostgreSQL (asyncpg): idempotent, freshness-conditional upserts."""
+"""The ingestor's writes to PostgreSQL: idempotent, freshness-conditional upserts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from typing import Any, TypeAlias, TypeVar
+from collections.abc import Sequence
 
-import asyncpg
 import orjson
 
-from fileflow_core.errors import (
-    ContentMissingError,
-    StoreUnavailableError,
-    TransientError,
-    WriteRejectedError,
-)
+from fileflow_core.errors import ContentMissingError
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
-from fileflow_core.paths import display_path, path_bytes, path_from_bytes
-from fileflow_core.store.database import CONNECTION_ERRORS, refused, unreachable
-from fileflow_core.store.urls import describe
-
-T = TypeVar("T")
-Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+from fileflow_core.paths import display_path, path_bytes
+from fileflow_core.store.postgres.connection import BY_PATH, Conn, Database
 
 # A stale observation never overwrites a newer one; an identical one writes nothing. Shared by
 # the single-file and the batch statement, so the two cannot disagree.
@@ -98,14 +86,11 @@ RETURNING root_id, path_bytes
 """
 )
 
-# A file is found by the hash of its name's bytes: the unique index holds 32 bytes a row,
-# whatever the path's length.
-_BY_PATH = "root_id = $1 AND path_hash = sha256($2::bytea)"
 
 _MARK_DELETED = f"""
 UPDATE files SET deleted = true, deleted_at = now(), status = 'deleted', error = NULL,
                  observed_at = $3, updated_at = now()
-WHERE {_BY_PATH} AND NOT deleted
+WHERE {BY_PATH} AND NOT deleted
   AND (observed_at IS NULL OR observed_at <= $3)
 RETURNING id
 """
@@ -130,83 +115,16 @@ ON CONFLICT (root_id, path_hash) DO UPDATE SET
 WHERE f.observed_at IS NULL OR f.observed_at <= EXCLUDED.observed_at
 """
 
-_MARK_PENDING = """
-INSERT INTO files AS f (root_id, path, path_bytes, status)
-SELECT $1, p.path, p.raw, 'pending' FROM unnest($2::text[], $3::bytea[]) AS p(path, raw)
-ON CONFLICT (root_id, path_hash) DO UPDATE SET status = 'pending', error = NULL,
-    deleted = false, deleted_at = NULL, updated_at = now()
-RETURNING id
-"""
 
-_FILE_VIEW = """
-SELECT f.id, f.root_id, f.path, f.path_bytes, f.status, f.content_sha256, f.size, c.mime_type,
-       c.metadata, f.attempts, f.error, f.source, f.created_at, f.updated_at
-FROM files f LEFT JOIN contents c ON c.sha256 = f.content_sha256
-"""
+class PostgresWrites:
+    """Files and contents as the ingestor finds them; every write one transaction."""
 
-
-def _jsonb_codec() -> dict[str, Any]:
-    return {
-        "encoder": lambda value: orjson.dumps(value).decode(),
-        "decoder": orjson.loads,
-        "schema": "pg_catalog",
-    }
-
-
-async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
-    await conn.set_type_codec("jsonb", **_jsonb_codec())
-
-
-class PostgresDocumentStore:
-    """Files and contents in PostgreSQL; every write is one transaction and safe to repeat."""
-
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
-        self._pool = pool
-        self._url = url
-
-    @classmethod
-    async def open(cls, url: str, *, max_connections: int = 10) -> PostgresDocumentStore:
-        try:
-            pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=max_connections, init=_init_connection, timeout=10
-            )
-        except CONNECTION_ERRORS as exc:
-            raise unreachable(url, exc) from exc
-        except asyncpg.PostgresError as exc:
-            raise refused(url, exc) from exc
-        return cls(pool, url)
-
-    async def close(self) -> None:
-        await self._pool.close()
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Conn]:
-        try:
-            async with self._pool.acquire(timeout=30) as conn:
-                yield conn
-        except CONNECTION_ERRORS as exc:
-            raise StoreUnavailableError(
-                f"PostgreSQL at {describe(self._url)} unavailable: {exc!r}"
-            ) from exc
-
-    async def _run(self, work: Callable[[Conn], Awaitable[T]]) -> T:
-        async with self._connection() as conn:
-            try:
-                return await work(conn)
-            except asyncpg.PostgresError as exc:
-                if isinstance(exc, CONNECTION_ERRORS):
-                    raise
-                raise WriteRejectedError(f"PostgreSQL rejected the write: {exc!r}") from exc
-
-    async def ping(self) -> bool:
-        try:
-            return bool(await self._run(lambda conn: conn.fetchval("SELECT 1")))
-        except TransientError:
-            return False
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def content_exists(self, sha256: str) -> bool:
         return bool(
-            await self._run(
+            await self._db.run(
                 lambda conn: conn.fetchval("SELECT 1 FROM contents WHERE sha256 = $1", sha256)
             )
         )
@@ -241,7 +159,7 @@ class PostgresDocumentStore:
                 )
             return written is not None
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     async def record_present_many(
         self, writes: Sequence[PresentWrite]
@@ -276,7 +194,7 @@ class PostgresDocumentStore:
                 for w in writes
             ]
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     @staticmethod
     async def _store_contents(conn: Conn, contents: list[ContentInfo], replaced: list[str]) -> None:
@@ -348,7 +266,7 @@ class PostgresDocumentStore:
             )
 
     async def record_deleted(self, observation: FileObservation) -> bool:
-        written = await self._run(
+        written = await self._db.run(
             lambda conn: conn.fetchval(
                 _MARK_DELETED,
                 observation.root_id,
@@ -361,9 +279,9 @@ class PostgresDocumentStore:
     async def is_current(
         self, root_id: str, path: str, size: int, mtime_ns: int, inode: int
     ) -> bool:
-        found = await self._run(
+        found = await self._db.run(
             lambda conn: conn.fetchval(
-                f"SELECT 1 FROM files WHERE {_BY_PATH}"
+                f"SELECT 1 FROM files WHERE {BY_PATH}"
                 " AND status IN ('completed', 'failed') AND size = $3 AND mtime_ns = $4"
                 " AND inode = $5",
                 root_id,
@@ -375,22 +293,8 @@ class PostgresDocumentStore:
         )
         return bool(found)
 
-    async def signatures(self, root_id: str) -> dict[str, tuple[int, int, int]]:
-        rows = await self._run(
-            lambda conn: conn.fetch(
-                "SELECT path_bytes, size, mtime_ns, inode FROM files WHERE root_id = $1"
-                " AND status IN ('completed', 'failed') AND size IS NOT NULL"
-                " AND mtime_ns IS NOT NULL AND inode IS NOT NULL",
-                root_id,
-            )
-        )
-        return {
-            path_from_bytes(row["path_bytes"]): (row["size"], row["mtime_ns"], row["inode"])
-            for row in rows
-        }
-
     async def record_processing(self, observation: FileObservation, *, attempts: int = 1) -> None:
-        await self._run(
+        await self._db.run(
             lambda conn: conn.execute(
                 _MARK_PROCESSING,
                 observation.root_id,
@@ -407,7 +311,7 @@ class PostgresDocumentStore:
     async def record_failed(
         self, observation: FileObservation, error: str, *, attempts: int = 1
     ) -> None:
-        await self._run(
+        await self._db.run(
             lambda conn: conn.execute(
                 _UPSERT_FAILED,
                 observation.root_id,
@@ -421,112 +325,3 @@ class PostgresDocumentStore:
                 display_path(observation.path),
             )
         )
-
-    async def register_roots(self, roots: list[tuple[str, str, str]]) -> None:
-        """Record (id, collection, path) of the configured roots."""
-        await self._run(
-            lambda conn: conn.executemany(
-                "INSERT INTO roots (id, collection, path) VALUES ($1, $2, $3)"
-                " ON CONFLICT (id) DO UPDATE SET collection = EXCLUDED.collection,"
-                " path = EXCLUDED.path, updated_at = now()",
-                roots,
-            )
-        )
-
-    async def root_identities(self) -> dict[str, str]:
-        """The identity recorded for each root that has one (see ``fileflow_core.roots``)."""
-        rows = await self._run(
-            lambda conn: conn.fetch("SELECT id, identity FROM roots WHERE identity IS NOT NULL")
-        )
-        return {row["id"]: row["identity"] for row in rows}
-
-    async def record_root_identity(self, root_id: str, identity: str) -> None:
-        # A root not registered yet (the watcher may record first) gets its collection and
-        # path when the ingestor registers it.
-        await self._run(
-            lambda conn: conn.execute(
-                "INSERT INTO roots (id, collection, path, identity) VALUES ($1, $1, '', $2)"
-                " ON CONFLICT (id) DO UPDATE SET identity = EXCLUDED.identity, updated_at = now()",
-                root_id,
-                identity,
-            )
-        )
-
-    async def mark_pending(self, root_id: str, path: str) -> int:
-        """Create or reset the file's row to ``pending`` (an explicit ingest); return its id."""
-        rows = await self._run(
-            lambda conn: conn.fetch(
-                _MARK_PENDING, root_id, [display_path(path)], [path_bytes(path)]
-            )
-        )
-        return int(rows[0]["id"])
-
-    async def mark_pending_many(self, root_id: str, paths: list[str]) -> None:
-        """``mark_pending`` for many paths in one statement."""
-        await self._run(
-            lambda conn: conn.execute(
-                _MARK_PENDING,
-                root_id,
-                [display_path(p) for p in paths],
-                [path_bytes(p) for p in paths],
-            )
-        )
-
-    async def progress(self, root_id: str, paths: list[str]) -> dict[str, int]:
-        """How many of ``paths`` are in each status now."""
-        rows = await self._run(
-            lambda conn: conn.fetch(
-                "SELECT status, count(*) AS n FROM files WHERE root_id = $1"
-                " AND path_hash IN (SELECT sha256(p) FROM unnest($2::bytea[]) AS p)"
-                " GROUP BY 1",
-                root_id,
-                [path_bytes(p) for p in paths],
-            )
-        )
-        return {row["status"]: row["n"] for row in rows}
-
-    async def locations(self, file_ids: list[int] | None) -> list[tuple[int, str, str]]:
-        """(id, root, path) of the given files, or of every failed file when ``None``."""
-        rows = await self._run(
-            lambda conn: conn.fetch(
-                "SELECT id, root_id, path_bytes FROM files WHERE"
-                " ($1::bigint[] IS NULL AND status = 'failed')"
-                " OR id = ANY($1::bigint[]) ORDER BY id",
-                file_ids,
-            )
-        )
-        return [(row["id"], row["root_id"], path_from_bytes(row["path_bytes"])) for row in rows]
-
-    async def completed_since(self, seconds: float) -> int:
-        count = await self._run(
-            lambda conn: conn.fetchval(
-                "SELECT count(*) FROM files WHERE status = 'completed'"
-                " AND updated_at > now() - make_interval(secs => $1)",
-                seconds,
-            )
-        )
-        return int(count)
-
-    async def get_file(self, file_id: int) -> dict[str, Any] | None:
-        rows = await self._run(lambda conn: conn.fetch(_FILE_VIEW + " WHERE f.id = $1", file_id))
-        return dict(rows[0]) if rows else None
-
-    async def list_files(
-        self, *, status: str | None = None, limit: int = 100, offset: int = 0
-    ) -> list[dict[str, Any]]:
-        rows = await self._run(
-            lambda conn: conn.fetch(
-                _FILE_VIEW + " WHERE ($1::text IS NULL OR f.status = $1)"
-                " ORDER BY f.id LIMIT $2 OFFSET $3",
-                status,
-                limit,
-                offset,
-            )
-        )
-        return [dict(row) for row in rows]
-
-    async def status_counts(self) -> dict[str, int]:
-        rows = await self._run(
-            lambda conn: conn.fetch("SELECT status, count(*) AS n FROM files GROUP BY 1")
-        )
-        return {row["status"]: row["n"] for row in rows}

@@ -1,0 +1,82 @@
+"""The PostgreSQL connection pool every part of the store shares, and its error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeAlias, TypeVar
+
+import asyncpg
+import orjson
+
+from fileflow_core.errors import StoreUnavailableError, TransientError, WriteRejectedError
+from fileflow_core.store.database import CONNECTION_ERRORS, refused, unreachable
+from fileflow_core.store.urls import describe
+
+T = TypeVar("T")
+Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+
+# A file is found by the hash of its name's bytes: the unique index holds 32 bytes a row,
+# whatever the path's length.
+BY_PATH = "root_id = $1 AND path_hash = sha256($2::bytea)"
+
+
+def _jsonb_codec() -> dict[str, Any]:
+    return {
+        "encoder": lambda value: orjson.dumps(value).decode(),
+        "decoder": orjson.loads,
+        "schema": "pg_catalog",
+    }
+
+
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    await conn.set_type_codec("jsonb", **_jsonb_codec())
+
+
+class Database:
+    """A pool; ``run`` gives a connection to one piece of work and translates its errors:
+    unreachable → ``StoreUnavailableError``, refused → ``WriteRejectedError``."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self._pool = pool
+        self.url = url
+
+    @classmethod
+    async def open(cls, url: str, *, max_connections: int = 10) -> Database:
+        try:
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=max_connections, init=_init_connection, timeout=10
+            )
+        except CONNECTION_ERRORS as exc:
+            raise unreachable(url, exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise refused(url, exc) from exc
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        try:
+            async with self._pool.acquire(timeout=30) as conn:
+                yield conn
+        except CONNECTION_ERRORS as exc:
+            raise StoreUnavailableError(
+                f"PostgreSQL at {describe(self.url)} unavailable: {exc!r}"
+            ) from exc
+
+    async def run(self, work: Callable[[Conn], Awaitable[T]]) -> T:
+        async with self._connection() as conn:
+            try:
+                return await work(conn)
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc, CONNECTION_ERRORS):
+                    raise
+                raise WriteRejectedError(f"PostgreSQL rejected the write: {exc!r}") from exc
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.run(lambda conn: conn.fetchval("SELECT 1")))
+        except TransientError:
+            return False

@@ -1,0 +1,151 @@
+"""The one SQLite connection every part of the embedded store shares: opening, migrating,
+one write at a time, and the error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from fileflow_core.errors import TransientError
+
+NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+
+def timestamp(moment: datetime) -> str:
+    """UTC, microseconds always present: text that orders like the instant it names."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    folder = resources.files("fileflow_core.store") / "migrations_sqlite"
+    found = [
+        (int(entry.name.split("_", 1)[0]), entry.name, entry.read_text())
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    ]
+    return sorted(found)
+
+
+def statements(script: str) -> list[str]:
+    """Split a migration into statements (``executescript`` would commit our transaction)."""
+    found, current = [], ""
+    for line in script.splitlines(keepends=True):
+        if not current and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            found.append(current.strip())
+            current = ""
+    return found
+
+
+class Database:
+    """One connection; one write at a time (SQLite allows no more), each in its own
+    transaction; readers in other processes are not blocked (WAL)."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+        self._lock = asyncio.Lock()
+        self.applied: list[str] = []  # migrations this open applied
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        """Open (creating the folder and the file) and bring the schema up to date."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise TransientError(
+                f"cannot open the SQLite database {path}: {exc!r} (set FILEFLOW_DATA_DIR)"
+            ) from exc
+        store = cls(db, path)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA busy_timeout = 10000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            # SQLite's own unhex() arrived in 3.41; older builds are common.
+            await db.create_function("ff_unhex", 1, bytes.fromhex, deterministic=True)
+            store.applied = await store.migrate()
+        except (sqlite3.Error, TransientError) as exc:
+            await db.close()
+            raise TransientError(f"cannot prepare the SQLite database {path}: {exc!r}") from exc
+        return store
+
+    async def migrate(self) -> list[str]:
+        """Apply missing migrations, one transaction each (another process waits its turn)."""
+        applied: list[str] = []
+        async with self.transaction() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
+                f" name text NOT NULL, applied_at text NOT NULL DEFAULT ({NOW}))"
+            )
+            done = {
+                row[0] for row in await db.execute_fetchall("SELECT version FROM schema_migrations")
+            }
+            for version, name, script in migrations():
+                if version in done:
+                    continue
+                for statement in statements(script):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name)
+                )
+                applied.append(name)
+        return applied
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise TransientError(f"SQLite at {self.path} is busy: {exc!r}") from exc
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.rollback()
+                raise
+            try:
+                await self._db.commit()
+            except sqlite3.Error as exc:
+                await self._db.rollback()
+                raise TransientError(f"SQLite rejected the write: {exc!r}") from exc
+
+    async def write(self, sql: str, params: Any) -> list[aiosqlite.Row]:
+        try:
+            async with self.transaction() as db:
+                return list(await db.execute_fetchall(sql, params))
+        except sqlite3.Error as exc:
+            raise TransientError(f"SQLite rejected the write: {exc!r}") from exc
+
+    async def read(self, sql: str, params: Any = ()) -> list[aiosqlite.Row]:
+        try:
+            async with self._lock:
+                return list(await self._db.execute_fetchall(sql, params))
+        except sqlite3.Error as exc:
+            raise TransientError(f"SQLite at {self.path} unavailable: {exc!r}") from exc
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.read("SELECT 1"))
+        except (TransientError, ValueError):
+            return False
