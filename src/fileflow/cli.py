@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,7 +12,6 @@ import typer
 
 from fileflow_core.entry import run_main
 from fileflow_core.errors import FileflowError
-from fileflow_core.paths import is_text, path_from_bytes
 from fileflow_core.settings import Settings, load_settings, parse_roots
 
 if TYPE_CHECKING:
@@ -224,29 +222,9 @@ def status(
     if as_json:
         print(orjson.dumps(report).decode())
         return
-    # rich is imported by the commands that print with it: the services never load it.
-    from rich.console import Console
-    from rich.table import Table
+    from fileflow.show import print_status
 
-    console = Console()
-    console.print(report["where"])
-    files = Table(title="files by status")
-    files.add_column("status")
-    files.add_column("files", justify="right")
-    for name, count in sorted(report["files"].items()):
-        files.add_row(name, str(count))
-    files.add_row("total", str(report["total"]), style="bold")
-    queues = Table(title="queues")
-    queues.add_column("queue")
-    queues.add_column("messages", justify="right")
-    for name, depth in report["queues"].items():
-        queues.add_row(name, str(depth))
-    console.print(files)
-    if report["queues"]:
-        console.print(queues)
-    if report["queues_note"]:
-        console.print(f"queues: {report['queues_note']}")
-    console.print(f"completed in the last minute: {report['completed_last_minute']}")
+    print_status(report)
 
 
 @app.command()
@@ -267,30 +245,14 @@ def backfill(
     """Enqueue an existing tree and show a progress bar until it is ingested (real servers;
     with embedded backends, `fileflow run` scans its roots at every start)."""
     settings = _settings(ctx, backend=backend)
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from fileflow.ops import backfill as backfill_tree
+    from fileflow.progress import files_progress
 
-    with Progress(
-        TextColumn("[bold]backfill"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-        disable=as_json or not wait,
-        transient=False,
-    ) as progress:
-        task = progress.add_task("backfill", total=None, detail="")
+    with files_progress("backfill", disable=as_json or not wait) as update:
 
         def show(result: BackfillResult) -> None:
             detail = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
-            progress.update(task, total=result.enqueued, completed=result.done, detail=detail)
+            update(result.done, result.enqueued, detail)
 
         result = _run_async(
             backfill_tree(
@@ -302,23 +264,27 @@ def backfill(
                 on_progress=show,
             )
         )
-    summary = {
-        "root": result.root_id,
-        "enqueued": result.enqueued,
-        "statuses": result.statuses,
-        "seconds": round(result.seconds, 2),
-    }
-    if as_json:
-        print(orjson.dumps(summary).decode())
-    else:
-        rate = result.done / result.seconds if result.seconds else 0.0
-        print(
-            f"backfill of {path}: {result.enqueued} files enqueued; "
-            + (", ".join(f"{k}: {v}" for k, v in sorted(result.statuses.items())) or "not followed")
-            + f"; {result.seconds:.1f}s ({rate:.0f} files/s)"
-        )
+    _print_backfill(result, path, as_json=as_json)
     if wait and result.done < result.enqueued:
         raise typer.Exit(1)
+
+
+def _print_backfill(result: BackfillResult, path: Path, *, as_json: bool) -> None:
+    if as_json:
+        summary = {
+            "root": result.root_id,
+            "enqueued": result.enqueued,
+            "statuses": result.statuses,
+            "seconds": round(result.seconds, 2),
+        }
+        print(orjson.dumps(summary).decode())
+        return
+    rate = result.done / result.seconds if result.seconds else 0.0
+    print(
+        f"backfill of {path}: {result.enqueued} files enqueued; "
+        + (", ".join(f"{k}: {v}" for k, v in sorted(result.statuses.items())) or "not followed")
+        + f"; {result.seconds:.1f}s ({rate:.0f} files/s)"
+    )
 
 
 @app.command()
@@ -384,50 +350,13 @@ def list_files(
 
     found = _run_async(rows())
     if as_json:
-        print(orjson.dumps([_json_row(row) for row in found], default=str).decode())
+        from fileflow.show import json_row
+
+        print(orjson.dumps([json_row(row) for row in found], default=str).decode())
         return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+    from fileflow.show import print_files
 
-    table = Table(title="files")
-    for column in ("id", "root", "path", "status", "type", "size", "details"):
-        table.add_column(column)
-    for row in found:
-        # Text, not markup: a file may be named "[bold]x" or hold a newline or an escape.
-        table.add_row(
-            str(row["id"]),
-            row["root_id"],
-            Text(printable(row["path"])),
-            row["status"],
-            row["mime_type"] or "",
-            str(row["size"] or ""),
-            Text(printable(_details(row))),
-        )
-    Console().print(table)
-
-
-def _json_row(row: dict[str, Any]) -> dict[str, Any]:
-    raw = bytes(row.pop("path_bytes", b"") or b"")
-    if raw and not is_text(path_from_bytes(raw)):
-        row["path_bytes"] = base64.b64encode(raw).decode()
-    return row
-
-
-def printable(text: str) -> str:
-    """Control characters (newline, escape, ...) shown as ``\\xNN``: a name cannot move the
-    cursor, colour the terminal or break a row."""
-    return "".join(
-        f"\\x{ord(c):02x}" if (ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0) else c for c in text
-    )
-
-
-def _details(row: dict[str, Any]) -> str:
-    if row["error"]:
-        return str(row["error"])[:80]
-    metadata = row["metadata"] or {}
-    keys = ("pages", "title", "width", "height", "duration_s", "words", "encoding")
-    return ", ".join(f"{k}={metadata[k]}" for k in keys if k in metadata)
+    print_files(found)
 
 
 def main() -> None:

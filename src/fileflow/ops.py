@@ -124,7 +124,7 @@ async def backfill(
     root_id, root_path, start = _backfill_target(settings, path)
     root = settings.root(root_id)
     assert root is not None
-    path_filter = PathFilter(root.include, root.ignore, defaults=root.default_ignores)
+    path_filter = PathFilter.for_root(root)
     found = await asyncio.to_thread(
         lambda: [rel for rel, _ in scan_tree(root_path, path_filter, start=start)]
     )

@@ -22,6 +22,7 @@ from ingestor.extractors import (
     ContentChanged,
     Extraction,
     ExtractionPool,
+    ExtractOptions,
     extract_file,
     sniff_mime,
 )
@@ -45,7 +46,7 @@ def _write(tmp_path: Path, name: str, data: bytes) -> tuple[Location, str]:
 
 def _extract(tmp_path: Path, name: str, data: bytes, **options: int) -> Extraction:
     path, sha256 = _write(tmp_path, name, data)
-    result = extract_file(path, sha256, **options)
+    result = extract_file(path, sha256, ExtractOptions(**options))
     orjson.dumps(result.metadata)  # what the store will do with it
     return result
 
@@ -350,7 +351,9 @@ def test_extraction_pickles() -> None:
 _MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024
 
 
-def misbehaving_extract(path: Location, expected_sha256: str, **options: int) -> Extraction:
+def misbehaving_extract(
+    path: Location, expected_sha256: str, options: ExtractOptions
+) -> Extraction:
     """Test double for ``extract_file``, run in the pool's workers: the file name decides."""
     name = path.relative
     if name == "hang":
@@ -359,7 +362,7 @@ def misbehaving_extract(path: Location, expected_sha256: str, **options: int) ->
         bytearray(2 * _MEMORY_LIMIT_BYTES)
     elif name == "crash":
         os.kill(os.getpid(), signal.SIGSEGV)
-    return extract_file(path, expected_sha256, **options)
+    return extract_file(path, expected_sha256, options)
 
 
 @pytest.fixture(scope="module")
@@ -482,7 +485,9 @@ async def test_a_text_just_under_the_size_limit_is_extracted_under_the_default_c
     del data
     pool = ExtractionPool(1, 120, defaults.extract_memory_bytes)
     try:
-        result = await pool.extract(location, sha256, max_bytes=defaults.extract_max_bytes)
+        result = await pool.extract(
+            location, sha256, ExtractOptions(max_bytes=defaults.extract_max_bytes)
+        )
     finally:
         await pool.close()
     assert result.error is None

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import pathspec
 
+from fileflow_core.settings import RootConfig
+
 DEFAULT_IGNORES: tuple[str, ...] = (
     ".git/",
     ".hg/",
@@ -35,6 +37,11 @@ DEFAULT_IGNORES: tuple[str, ...] = (
 
 class PathFilter:
     """Decides which relative paths of a root are ingested."""
+
+    @classmethod
+    def for_root(cls, config: RootConfig) -> PathFilter:
+        """The root's own filter: what the watcher and ``fileflow backfill`` both apply."""
+        return cls(config.include, config.ignore, defaults=config.default_ignores)
 
     def __init__(
         self, include: Sequence[str] = (), ignore: Sequence[str] = (), *, defaults: bool = True

@@ -97,7 +97,7 @@ def open_root(
     root = WatchedRoot(
         config,
         path,
-        PathFilter(config.include, config.ignore, defaults=config.default_ignores),
+        PathFilter.for_root(config),
         state,
         polling=polling,
         filesystem=filesystem,

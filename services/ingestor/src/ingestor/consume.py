@@ -230,6 +230,12 @@ class DeliveryProcessor:
     def _leave(self) -> None:
         self.in_flight -= 1
 
+    async def close(self) -> None:
+        """Stop the hand-overs still being published (their deliveries go back anyway)."""
+        for task in list(self._renewals):
+            task.cancel()
+        await asyncio.gather(*self._renewals, return_exceptions=True)
+
     async def drain(self, timeout_s: float) -> int:
         """Stop starting new files, wait for running ones; return how many were cancelled."""
         self._stopping = True

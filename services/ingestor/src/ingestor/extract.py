@@ -14,6 +14,7 @@ from ingestor.extractors import (
     ContentChanged,
     Extraction,
     ExtractionPool,
+    ExtractOptions,
     extract_if_safe_in_process,
     sniff_mime,
 )
@@ -55,6 +56,9 @@ class PoolExtractor:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._options = ExtractOptions(
+            settings.chunk_chars, settings.chunk_overlap_chars, settings.extract_max_bytes
+        )
         self._pool = ExtractionPool(
             settings.extract_workers, settings.extract_timeout_s, settings.extract_memory_bytes
         )
@@ -67,14 +71,7 @@ class PoolExtractor:
             # INLINE_EXTRACT_BYTES on the event loop itself (~0.1 ms: less than a thread hop
             # costs, and Python code gains nothing from a thread under the GIL); above, in a
             # thread, so the loop never stalls for long.
-            extract = partial(
-                extract_if_safe_in_process,
-                data,
-                size,
-                chunk_chars=self._settings.chunk_chars,
-                overlap_chars=self._settings.chunk_overlap_chars,
-                max_bytes=self._settings.extract_max_bytes,
-            )
+            extract = partial(extract_if_safe_in_process, data, size, self._options)
             if size <= INLINE_EXTRACT_BYTES:
                 extraction = extract()
             else:
@@ -82,13 +79,7 @@ class PoolExtractor:
             if extraction is not None:
                 return content_from(sha256, size, extraction)
         try:
-            extraction = await self._pool.extract(
-                path,
-                sha256,
-                chunk_chars=self._settings.chunk_chars,
-                overlap_chars=self._settings.chunk_overlap_chars,
-                max_bytes=self._settings.extract_max_bytes,
-            )
+            extraction = await self._pool.extract(path, sha256, self._options)
         except ContentChanged as exc:
             raise TransientError(f"file changed after it was hashed: {exc}") from exc
         except OSError as exc:

@@ -98,34 +98,9 @@ class FileHandler:
         if renewed and await self._already_stored(path):
             return Result.UNCHANGED
         base = FileObservation(event.root_id, event.path, self.clock())
-        started = time.perf_counter()
-        try:
-            digest = await read_and_hash(
-                path,
-                self.settings.read_chunk_bytes,
-                self._large_reads,
-                partial(self._reads.read_small, inline=self._reads_inline(event.root_id)),
-            )
-        except (FileNotFoundError, NotADirectoryError):
-            return await self._record_missing(path, base)
-        except NotARegularFile as exc:
-            # Symlinks, FIFOs, sockets and devices are never opened nor ingested.
-            log.info(
-                "skipped", extra={"root": event.root_id, "path": event.path, "reason": str(exc)}
-            )
-            await self.store.record_deleted(base)
-            return Result.SKIPPED
-        except PermissionError as exc:
-            reason = (
-                f"permission denied reading {event.path!r}: {exc.strerror}; "
-                "give the ingestor's user read access, then run fileflow retry"
-            )
-            log.warning(
-                "file failed", extra={"root": event.root_id, "path": event.path, "reason": reason}
-            )
-            await self.store.record_failed(base, reason, attempts=attempt)
-            return Result.FAILED
-        HASH_DURATION.observe(time.perf_counter() - started)
+        digest = await self._read(event, path, base, attempt)
+        if isinstance(digest, Result):
+            return digest
         observation = FileObservation(
             event.root_id,
             event.path,
@@ -157,6 +132,40 @@ class FileHandler:
             return await self._store(
                 observation, content, path, digest, attempt=attempt, reprocess=event.reprocess
             )
+
+    async def _read(
+        self, event: FileEvent, path: Location, base: FileObservation, attempt: int
+    ) -> FileDigest | Result:
+        """The file's digest; or, when it cannot be read, its outcome, recorded."""
+        started = time.perf_counter()
+        try:
+            digest = await read_and_hash(
+                path,
+                self.settings.read_chunk_bytes,
+                self._large_reads,
+                partial(self._reads.read_small, inline=self._reads_inline(event.root_id)),
+            )
+        except (FileNotFoundError, NotADirectoryError):
+            return await self._record_missing(path, base)
+        except NotARegularFile as exc:
+            # Symlinks, FIFOs, sockets and devices are never opened nor ingested.
+            log.info(
+                "skipped", extra={"root": event.root_id, "path": event.path, "reason": str(exc)}
+            )
+            await self.store.record_deleted(base)
+            return Result.SKIPPED
+        except PermissionError as exc:
+            reason = (
+                f"permission denied reading {event.path!r}: {exc.strerror}; "
+                "give the ingestor's user read access, then run fileflow retry"
+            )
+            log.warning(
+                "file failed", extra={"root": event.root_id, "path": event.path, "reason": reason}
+            )
+            await self.store.record_failed(base, reason, attempts=attempt)
+            return Result.FAILED
+        HASH_DURATION.observe(time.perf_counter() - started)
+        return digest
 
     async def _record_missing(self, path: Location, base: FileObservation) -> Result:
         """A file that is not there is deleted only if its root can say so: present, and the

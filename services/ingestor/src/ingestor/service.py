@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 
 from fileflow_core.backends import Backends, open_backends, require_shared_broker
 from fileflow_core.errors import TransientError
 from fileflow_core.http import api_app, serving
+from fileflow_core.ports import ClosableConsumer
 from fileflow_core.runtime import until_stopped
 from fileflow_core.settings import Settings
 from ingestor.api import add_ingest_routes, check_api_access
@@ -50,21 +52,51 @@ async def run_ingestor(
             await backends.close()
 
 
-async def _consume(
-    settings: Settings,
-    stop: asyncio.Event,
-    started: asyncio.Event | None,
-    extractor: Extractor | None,
-    backends: Backends,
-) -> DeliveryProcessor:
-    store, broker = backends.store, backends.broker
+@dataclass
+class _Parts:
+    """The ingestor's working parts over one set of backends."""
+
+    roots: RootGuard
+    extractor: Extractor
+    consumer: ClosableConsumer
+    outage: StoreOutage
+    processor: DeliveryProcessor
+    consuming: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def readiness(self) -> bool | str:
+        if not self.consuming.is_set():
+            return "starting"
+        return self.outage.describe() or True
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop intake, let the files in flight finish for up to ``timeout_s``."""
+        await self.outage.close()
+        await self.consumer.stop()
+        cancelled = await self.processor.drain(timeout_s)
+        if cancelled:
+            log.warning(
+                "drain timed out; unfinished files go back to the queue",
+                extra={"cancelled": cancelled},
+            )
+
+    async def close(self) -> None:
+        await _close_quietly(
+            self.outage.close(),
+            self.processor.close(),
+            self.consumer.close(),
+            self.extractor.close(),
+        )
+
+
+async def _parts(settings: Settings, backends: Backends, extractor: Extractor | None) -> _Parts:
+    store = backends.store
     await store.roots.register_roots(
         [(root.id, root.collection_name, str(root.path)) for root in settings.roots]
     )
     roots = await RootGuard.open(settings.roots, store.roots)
     extractor = extractor or PoolExtractor(settings)
     handler = FileHandler(settings, store.writes, backends.cache, extractor, roots)
-    consumer = broker.consumer(prefetch=settings.effective_prefetch)
+    consumer = backends.broker.consumer(prefetch=settings.effective_prefetch)
     outage = StoreOutage(consumer, store.ping)
     processor = DeliveryProcessor(
         handler,
@@ -73,24 +105,27 @@ async def _consume(
         outage=outage,
         renew_after_s=settings.delivery_renew_s,
     )
+    return _Parts(roots, extractor, consumer, outage, processor)
+
+
+async def _consume(
+    settings: Settings,
+    stop: asyncio.Event,
+    started: asyncio.Event | None,
+    extractor: Extractor | None,
+    backends: Backends,
+) -> DeliveryProcessor:
+    parts = await _parts(settings, backends, extractor)
     try:
-        publisher = await broker.publisher(
+        publisher = await backends.broker.publisher(
             window=settings.publish_window, timeout_s=settings.publish_timeout_s
         )
-
-        consuming_since = asyncio.Event()
-
-        async def consuming() -> bool | str:
-            if not consuming_since.is_set():
-                return "starting"
-            return outage.describe() or True
-
-        checks = {**backends.checks, "roots": roots.readiness, "consuming": consuming}
+        checks = {**backends.checks, "roots": parts.roots.readiness, "consuming": parts.readiness}
         app = api_app("ingestor", checks, optional=backends.optional_checks)
-        add_ingest_routes(app, settings, store.queries, publisher)
+        add_ingest_routes(app, settings, backends.store.queries, publisher)
         async with serving(app, settings.http_host, settings.ingestor_http_port) as port:
-            await consumer.start(processor)
-            consuming_since.set()
+            await parts.consumer.start(parts.processor)
+            parts.consuming.set()
             log.info(
                 "ingestor consuming",
                 extra={
@@ -104,18 +139,11 @@ async def _consume(
                 started.set()
             await stop.wait()
             log.info("ingestor stopping: draining in-flight files")
-            await outage.close()
-            await consumer.stop()
-            cancelled = await processor.drain(settings.drain_timeout_s)
-            if cancelled:
-                log.warning(
-                    "drain timed out; unfinished files go back to the queue",
-                    extra={"cancelled": cancelled},
-                )
+            await parts.drain(settings.drain_timeout_s)
     finally:
-        await _close_quietly(outage.close(), consumer.close(), extractor.close())
+        await parts.close()
     log.info("ingestor stopped")
-    return processor
+    return parts.processor
 
 
 async def _close_quietly(*closing: object) -> None:

@@ -4,13 +4,19 @@
 one file; ``pool.ExtractionPool`` runs it under a timeout and a memory cap.
 """
 
-from ingestor.extractors.model import ContentChanged, Extraction, ExtractionFailed
+from ingestor.extractors.model import (
+    ContentChanged,
+    Extraction,
+    ExtractionFailed,
+    ExtractOptions,
+)
 from ingestor.extractors.pool import ExtractionPool
 from ingestor.extractors.sniff import sniff_mime
 from ingestor.extractors.worker import extract_file, extract_if_safe_in_process
 
 __all__ = [
     "ContentChanged",
+    "ExtractOptions",
     "Extraction",
     "ExtractionFailed",
     "ExtractionPool",

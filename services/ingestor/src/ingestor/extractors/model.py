@@ -7,6 +7,23 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
+class ExtractOptions:
+    """How contents are extracted: text cut into chunks of ``chunk_chars`` characters that share
+    ``overlap_chars`` with the one before; a content over ``max_bytes`` is not parsed."""
+
+    chunk_chars: int = 2000
+    overlap_chars: int = 200
+    max_bytes: int = 256 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.chunk_chars < 1 or not 0 <= self.overlap_chars < self.chunk_chars:
+            raise ValueError(
+                f"need chunk_chars >= 1 and 0 <= overlap_chars < chunk_chars, "
+                f"got {self.chunk_chars} and {self.overlap_chars}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class Extraction:
     """Metadata and text chunks of one content; ``error`` says why it is incomplete."""
 

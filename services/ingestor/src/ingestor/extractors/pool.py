@@ -8,16 +8,14 @@ import multiprocessing
 import os
 import resource
 from collections.abc import Callable
-from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
 from fileflow_core.beneath import Location, NotARegularFile, open_beneath
 from fileflow_core.errors import FileflowError
-from ingestor.extractors.model import ContentChanged, Extraction
+from ingestor.extractors.model import ContentChanged, Extraction, ExtractOptions
 from ingestor.extractors.sniff import HEAD_BYTES, OCTET_STREAM, sniff_mime
-from ingestor.extractors.text import check_chunking
-from ingestor.extractors.worker import DEFAULT_MAX_BYTES, extract_file
+from ingestor.extractors.worker import DEFAULT_OPTIONS, extract_file
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +59,10 @@ class ExtractionPool:
         )
 
     async def extract(
-        self,
-        path: Location,
-        expected_sha256: str,
-        *,
-        chunk_chars: int = 2000,
-        overlap_chars: int = 200,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        self, path: Location, expected_sha256: str, options: ExtractOptions = DEFAULT_OPTIONS
     ) -> Extraction:
         """Run ``extract_file`` in a worker. Re-raises its ``ContentChanged`` and ``OSError``;
         a timeout or a dead worker comes back as an ``Extraction`` with ``error`` set."""
-        check_chunking(chunk_chars, overlap_chars)
-        options = {
-            "chunk_chars": chunk_chars,
-            "overlap_chars": overlap_chars,
-            "max_bytes": max_bytes,
-        }
         future = self._pool.schedule(
             _run_in_worker,
             args=(self._extract_fn, path, expected_sha256, options),
@@ -119,10 +105,10 @@ def limit_memory(limit_bytes: int) -> None:
 
 
 def _run_in_worker(
-    function: ExtractFunction, path: Location, expected_sha256: str, options: dict[str, Any]
+    function: ExtractFunction, path: Location, expected_sha256: str, options: ExtractOptions
 ) -> Extraction:
     try:
-        return function(path, expected_sha256, **options)
+        return function(path, expected_sha256, options)
     except ContentChanged:
         raise
     except OSError as exc:

@@ -15,23 +15,19 @@ from ingestor.extractors.model import (
     ContentChanged,
     Extraction,
     ExtractionFailed,
+    ExtractOptions,
     NotThisFormat,
 )
 from ingestor.extractors.registry import extractor_for, safe_in_process
 from ingestor.extractors.sniff import HEAD_BYTES, OCTET_STREAM, has_known_signature, sniff_mime
-from ingestor.extractors.text import check_chunking, chunk_text
+from ingestor.extractors.text import chunk_text
 
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_OPTIONS = ExtractOptions()
 _READ_BYTES = 1024 * 1024
 
 
 def extract_file(
-    path: Location,
-    expected_sha256: str,
-    *,
-    chunk_chars: int = 2000,
-    overlap_chars: int = 200,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    path: Location, expected_sha256: str, options: ExtractOptions = DEFAULT_OPTIONS
 ) -> Extraction:
     """Metadata and text chunks of the file at ``path``, which must hash to ``expected_sha256``.
 
@@ -39,25 +35,12 @@ def extract_file(
     raises only ``ContentChanged`` and the ``OSError`` of opening or reading the file. A content
     over ``max_bytes`` is hashed whole but gets generic metadata only.
     """
-    check_chunking(chunk_chars, overlap_chars)
-    data, size = read_verified(path, expected_sha256, max_bytes)
-    return _extract_as(
-        sniff_mime(data[:HEAD_BYTES]),
-        data,
-        size,
-        chunk_chars=chunk_chars,
-        overlap_chars=overlap_chars,
-        max_bytes=max_bytes,
-    )
+    data, size = read_verified(path, expected_sha256, options.max_bytes)
+    return _extract_as(sniff_mime(data[:HEAD_BYTES]), data, size, options)
 
 
 def extract_if_safe_in_process(
-    data: bytes,
-    size: int,
-    *,
-    chunk_chars: int = 2000,
-    overlap_chars: int = 200,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    data: bytes, size: int, options: ExtractOptions = DEFAULT_OPTIONS
 ) -> Extraction | None:
     """What ``extract_file`` finds in ``data`` (the first ``max_bytes`` of a content of
     ``size`` bytes, already hashed), when the sniffed type is safe to parse in this process
@@ -65,22 +48,13 @@ def extract_if_safe_in_process(
     mime = sniff_mime(data[:HEAD_BYTES])
     if not safe_in_process(mime):
         return None
-    return _extract_as(
-        mime,
-        data,
-        size,
-        chunk_chars=chunk_chars,
-        overlap_chars=overlap_chars,
-        max_bytes=max_bytes,
-    )
+    return _extract_as(mime, data, size, options)
 
 
-def _extract_as(
-    mime: str, data: bytes, size: int, *, chunk_chars: int, overlap_chars: int, max_bytes: int
-) -> Extraction:
+def _extract_as(mime: str, data: bytes, size: int, options: ExtractOptions) -> Extraction:
     metadata: dict[str, Any] = {"size": size, "mime_type": mime}
-    if size > max_bytes:
-        metadata["extraction"] = f"skipped: larger than {max_bytes} bytes"
+    if size > options.max_bytes:
+        metadata["extraction"] = f"skipped: larger than {options.max_bytes} bytes"
         return Extraction(mime, metadata)
     extractor = extractor_for(mime)
     if extractor is None:
@@ -106,7 +80,7 @@ def _extract_as(
     except Exception as exc:  # any parser bug or hostile input ends here, not in the service
         found, error = {}, f"parser error: {type(exc).__name__}: {exc}"
     metadata |= {key: value for key, value in found.items() if key not in metadata}
-    chunks = chunk_text(clean_text("\n\n".join(texts)), chunk_chars, overlap_chars)
+    chunks = chunk_text(clean_text("\n\n".join(texts)), options.chunk_chars, options.overlap_chars)
     return Extraction(mime, json_safe(metadata), chunks, error)
 
 

@@ -1,0 +1,95 @@
+"""Consuming the work queue with manual acks and a prefetch sized to the worker pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    AbstractRobustQueue,
+)
+
+from fileflow_core.broker.rabbitmq.connection import (
+    BROKER_ERRORS,
+    SETTLE_TIMEOUT_S,
+    declare_topology,
+)
+from fileflow_core.broker.rabbitmq.delivery import RabbitDelivery
+from fileflow_core.broker.topology import (
+    Topology,
+)
+from fileflow_core.errors import TransientError
+from fileflow_core.ports import DeliveryHandler
+
+log = logging.getLogger(__name__)
+
+
+class RabbitConsumer:
+    """Consumes the work queue with manual acks and a prefetch sized to the worker pool."""
+
+    def __init__(
+        self, connection: AbstractRobustConnection, topology: Topology, *, prefetch: int
+    ) -> None:
+        self._connection = connection
+        self._topology = topology
+        self._prefetch = prefetch
+        self._channel: AbstractRobustChannel | None = None
+        self._queue: AbstractRobustQueue | None = None
+        self._tag: str | None = None
+        self._on_message: Callable[[AbstractIncomingMessage], Awaitable[None]] | None = None
+
+    async def start(self, handler: DeliveryHandler) -> None:
+        try:
+            await self._start(handler)
+        except BROKER_ERRORS as exc:
+            queue = self._topology.work_queue
+            raise TransientError(f"cannot start consuming from {queue}: {exc!r}") from exc
+
+    async def _start(self, handler: DeliveryHandler) -> None:
+        channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        assert isinstance(channel, AbstractRobustChannel)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        self._channel = channel
+        self._queue = await declare_topology(channel, self._topology)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await handler(RabbitDelivery(message, channel, self._topology))
+
+        self._on_message = on_message
+        self._tag = await self._queue.consume(on_message, no_ack=False)
+
+    async def pause(self) -> None:
+        await self.stop()
+
+    async def resume(self) -> None:
+        if self._queue is None or self._on_message is None or self._tag is not None:
+            return
+        try:
+            self._tag = await self._queue.consume(self._on_message, no_ack=False)
+        except BROKER_ERRORS as exc:
+            raise TransientError(
+                f"cannot consume from {self._topology.work_queue}: {exc!r}"
+            ) from exc
+
+    async def stop(self) -> None:
+        if self._queue is not None and self._tag is not None:
+            try:
+                # With the broker away, a robust channel waits for it to come back first.
+                async with asyncio.timeout(SETTLE_TIMEOUT_S):
+                    await self._queue.cancel(self._tag)
+            except BROKER_ERRORS as exc:
+                log.warning("cancelling the consumer failed: %r", exc)
+            self._tag = None
+
+    async def close(self) -> None:
+        await self.stop()
+        if self._channel is not None and not self._channel.is_closed:
+            try:
+                async with asyncio.timeout(SETTLE_TIMEOUT_S):
+                    await self._channel.close()
+            except BROKER_ERRORS as exc:
+                log.warning("closing the channel failed: %r", exc)
