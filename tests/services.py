@@ -9,6 +9,7 @@ import ctypes
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from fileflow_core.settings import Settings
@@ -121,29 +123,52 @@ async def service(
     ingestor's extraction workers included)."""
     port = free_port()
     variable = "FILEFLOW_WATCHER_HTTP_PORT" if command == "watch" else "FILEFLOW_INGESTOR_HTTP_PORT"
-    log_file = log.open("ab") if log is not None else None
-    process = await asyncio.create_subprocess_exec(
-        str(BIN / "fileflow"),
-        command,
-        env={**env, variable: str(port), OWNER_VARIABLE: str(os.getpid())},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=log_file or asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-    )
-    running = Service(process, port)
-    try:
-        if wait_ready:
-            await wait_until(running.ready, bool, timeout_s=60, what=f"{command} ready")
-        yield running
-    finally:
+    with contextlib.ExitStack() as files:
+        if log is None:
+            log = Path(files.enter_context(tempfile.TemporaryDirectory())) / f"{command}.log"
+        log_file = files.enter_context(log.open("ab"))
+        written_before = log.stat().st_size
+        process = await asyncio.create_subprocess_exec(
+            str(BIN / "fileflow"),
+            command,
+            env={**env, variable: str(port), OWNER_VARIABLE: str(os.getpid())},
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        running = Service(process, port)
         try:
-            if process.returncode is None and command == "ingest":
-                await _count_extractions(running, env)
+            if wait_ready:
+                await wait_until(running.ready, bool, timeout_s=60, what=f"{command} ready")
+            yield running
         finally:
-            await stop_process(process)
-            if log_file is not None:
-                log_file.close()
+            try:
+                if process.returncode is None and command == "ingest":
+                    await _count_extractions(running, env)
+            finally:
+                await stop_process(process)
+        # Only when the test itself passed: a failure must not hide behind this one.
+        assert_json_lines(log, written_before, command)
+
+
+def assert_json_lines(log: Path, offset: int, command: str) -> None:
+    """Every line the service wrote is a JSON object; the only other line allowed is the
+    one-line error of a service that refuses to start (``fileflow: error: ...``, exit 2)."""
+    with log.open("rb") as written:
+        written.seek(offset)
+        lines = written.read().splitlines()
+    bad = []
+    for number, line in enumerate(lines):
+        if line.startswith(b"fileflow: error: ") and number == len(lines) - 1:
+            continue
+        try:
+            parsed = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            bad.append(line[:300])
+    assert not bad, f"`fileflow {command}` wrote lines that are not JSON: {bad[:5]}"
 
 
 async def _count_extractions(running: Service, env: dict[str, str]) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -45,6 +47,21 @@ def require_server(name: str) -> None:
         if in_ci():
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def promtool() -> str:
+    """promtool's path: on PATH, or where scripts/get-promtool.sh puts it. Skips locally, fails
+    in CI, when there is none."""
+    found = shutil.which("promtool") or shutil.which("promtool", path=str(REPO / ".tools/bin"))
+    if found:
+        return found
+    reason = "promtool not found; run scripts/get-promtool.sh (Debian's prometheus package)"
+    if in_ci():
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def unique_name(prefix: str) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
+from fileflow.terminal import print_version, quiet_libraries
 from fileflow_core.entry import run_main
 from fileflow_core.errors import FileflowError
 from fileflow_core.settings import Settings, load_settings, parse_roots
@@ -51,8 +52,13 @@ def _options(
             show_default=False,
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=print_version, is_eager=True, help="Print the version."),
+    ] = False,
 ) -> None:
     ctx.obj = config
+    quiet_libraries()
 
 
 BackendOption = Annotated[
@@ -304,6 +310,8 @@ def retry(
     """Send failed files back through the pipeline and clear their dead letters."""
     if bool(file_ids) == retry_all:
         _fail("name file ids, or --all (not both)")
+    if bad := [i for i in file_ids or () if not 1 <= i < 2**63]:
+        _fail(f"no file has id {bad[0]}: ids are positive integers (see `fileflow ls`)")
     settings = _settings(ctx, backend=backend, data_dir=data_dir)
     from fileflow.ops import retry as retry_failed
 
@@ -333,13 +341,25 @@ def retry(
 def list_files(
     ctx: typer.Context,
     *,
-    status_filter: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    status_filter: Annotated[
+        str | None,
+        typer.Option(
+            "--status", help="Only this status: pending, processing, completed, failed, deleted."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
     as_json: JsonOption = False,
     backend: BackendOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """List ingested files with status, type and key metadata."""
+    from fileflow_core.models import FileStatus
+
+    statuses = [status.value for status in FileStatus]
+    if status_filter is not None and status_filter not in statuses:
+        _fail(f"unknown status {status_filter!r}: use one of {', '.join(statuses)}")
+    if limit < 1:
+        _fail(f"--limit must be at least 1, not {limit}")
     settings = _settings(ctx, backend=backend, data_dir=data_dir)
 
     async def rows() -> list[dict[str, Any]]:

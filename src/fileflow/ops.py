@@ -82,6 +82,7 @@ async def collect_status(settings: Settings) -> dict[str, Any]:
         "total": sum(by_status.values()),
         "queues": queues,
         "queues_note": note,
+        "events_per_message_max": settings.publish_batch_events,
         "completed_last_minute": per_minute,
     }
 
@@ -108,6 +109,11 @@ def _backfill_target(settings: Settings, path: Path) -> tuple[str, Path, str]:
     if located is None:
         raise ConfigError(f"{path} is not under any configured root (set FILEFLOW_ROOTS)")
     root_id, relative = located
+    if not absolute.is_dir():
+        what = "does not exist" if not absolute.exists() else "is not a folder"
+        raise ConfigError(
+            f"{path} {what} (inside root {root_id!r}); name a folder of the root, or the root"
+        )
     return root_id, dict(roots)[root_id], relative
 
 
@@ -124,6 +130,10 @@ async def backfill(
     root_id, root_path, start = _backfill_target(settings, path)
     root = settings.root(root_id)
     assert root is not None
+    # An unmounted share or a mistyped root would enqueue nothing and call that done.
+    reason = unavailable_reason(root_id, root_path, None, root.marker)
+    if reason is not None:
+        raise ConfigError(f"root {root_id!r}: {reason}")
     path_filter = PathFilter.for_root(root)
     found = await asyncio.to_thread(
         lambda: [rel for rel, _ in scan_tree(root_path, path_filter, start=start)]
@@ -170,7 +180,7 @@ async def retry(settings: Settings, file_ids: list[int] | None) -> RetryResult:
         if not broker.reaches_other_processes:
             return await _mark_for_next_start(settings, file_ids)
     async with connected(settings) as (store, broker):
-        files = await store.queries.locations(file_ids)
+        files = await _located(store, file_ids)
         wanted = {(root_id, path) for _, root_id, path in files}
 
         def select(body: bytes) -> bool:
@@ -209,11 +219,21 @@ async def retry(settings: Settings, file_ids: list[int] | None) -> RetryResult:
     return RetryResult(files, taken, left)
 
 
+async def _located(store: DocumentStore, file_ids: list[int] | None) -> list[tuple[int, str, str]]:
+    """Where the files are; every id named must exist, or nothing is retried."""
+    files = await store.queries.locations(file_ids)
+    unknown = sorted(set(file_ids or ()) - {file_id for file_id, _, _ in files})
+    if unknown:
+        listed = ", ".join(map(str, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
+        raise ConfigError(f"no file with id {listed}; nothing retried (see `fileflow ls`)")
+    return files
+
+
 async def _mark_for_next_start(settings: Settings, file_ids: list[int] | None) -> RetryResult:
     """Embedded: the queue and its dead letters live in the running process, out of reach;
     a file marked pending does not count as stored, so the next start's scan sends it again."""
     async with opened_store(settings) as store:
-        files = await store.queries.locations(file_ids)
+        files = await _located(store, file_ids)
         for root_id in {root for _, root, _ in files}:
             await store.queries.mark_pending_many(root_id, [p for _, r, p in files if r == root_id])
     return RetryResult(files, 0, 0, deferred=True)

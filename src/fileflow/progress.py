@@ -30,8 +30,9 @@ Update = Callable[[int, int, str], None]  # (done, total, detail)
 @contextmanager
 def files_progress(label: str, *, disable: bool) -> Iterator[Update]:
     """Yield ``update(done, total, detail)``; the bar shows the rate and an estimate of the
-    time left once a rate is known."""
-    with Progress(
+    time left once a rate is known. It appears at the first update, so a command that fails
+    before it has work to show prints its error alone."""
+    progress = Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -42,10 +43,16 @@ def files_progress(label: str, *, disable: bool) -> Iterator[Update]:
         TextColumn("{task.fields[detail]}"),
         disable=disable,
         transient=False,
-    ) as progress:
-        task = progress.add_task(label, total=None, detail="")
+    )
+    task = progress.add_task(label, total=None, detail="")
 
-        def update(done: int, total: int, detail: str) -> None:
-            progress.update(task, total=total, completed=done, detail=detail)
+    def update(done: int, total: int, detail: str) -> None:
+        if not progress.live.is_started:
+            progress.start()
+        progress.update(task, total=total, completed=done, detail=detail)
 
+    try:
         yield update
+    finally:
+        if progress.live.is_started:
+            progress.stop()

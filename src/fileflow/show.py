@@ -21,7 +21,9 @@ def print_status(report: dict[str, Any]) -> None:
     for name, count in sorted(report["files"].items()):
         files.add_row(name, str(count))
     files.add_row("total", str(report["total"]), style="bold")
-    queues = Table(title="queues")
+    # Messages, not files: the watcher packs up to this many events in one message.
+    per_message = report.get("events_per_message_max", 1)
+    queues = Table(title=f"queues (in messages, up to {per_message} file events each)")
     queues.add_column("queue")
     queues.add_column("messages", justify="right")
     for name, depth in report["queues"].items():

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 
 from fileflow_core.messages import FileEvent, Operation, decode_event, encode_event, encode_events
+from fileflow_core.metrics import INGESTOR as REGISTRY
 from tests.pipeline import Flow
 from tests.support import wait_until
 

@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
 
+from fileflow_core.metrics import INGESTOR as REGISTRY
 from fileflow_core.settings import Settings
 from tests import pipeline, samples
 from tests.pipeline import Db
@@ -24,7 +24,7 @@ LONG_TEXT = " ".join(f"word{n}" for n in range(400))
 def extractions() -> float:
     return sum(
         REGISTRY.get_sample_value("fileflow_ingestor_extractions_total", {"outcome": o}) or 0
-        for o in ("completed", "failed", "skipped")
+        for o in ("completed", "failed", "too_large")
     )
 
 

@@ -14,11 +14,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import pytest
-from prometheus_client import REGISTRY
 
 from fileflow_core.broker.rabbitmq import declare_topology
 from fileflow_core.broker.topology import Topology
 from fileflow_core.messages import FileEvent, Operation, encode_event
+from fileflow_core.metrics import INGESTOR as REGISTRY
 from fileflow_core.models import ContentInfo
 from fileflow_core.settings import Settings
 from fileflow_core.store.migrate import migrate

@@ -12,10 +12,10 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from fileflow_core.metrics import INGESTOR as REGISTRY
 from fileflow_core.settings import Settings
 from tests import pipeline
 from tests.integration.test_cli import env_for

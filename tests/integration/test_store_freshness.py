@@ -82,9 +82,10 @@ async def test_batch_writes_keep_every_rule_per_file(
             ),
         ]
     )
-    assert results[:3] == [True, True, True]
+    assert results[:3] == ["completed", "completed", "completed"]
     assert isinstance(results[3], ContentMissingError)
-    assert results[4:] == [False, True]
+    # The stale write changes nothing; the file of a content that failed to extract fails.
+    assert results[4:] == [None, "failed"]
     rows = {row["path"]: row for row in await store.queries.list_files(limit=100)}
     assert set(rows) == {"kept.txt", "new.txt", "copy.txt", "old.txt", "broken.pdf"}
     assert rows["kept.txt"]["content_sha256"] == OLD
@@ -97,7 +98,7 @@ async def test_batch_writes_keep_every_rule_per_file(
     again = await store.writes.record_present_many(
         [PresentWrite(FileObservation("lib", "copy.txt", T0, 3, 1, 2), NEW)]
     )
-    assert again == [False]
+    assert again == [None]
     chunks = await asyncpg_fetch(database_url, "SELECT seq, text FROM chunks ORDER BY seq")
     assert [(r["seq"], r["text"]) for r in chunks] == [(0, "one"), (1, "two")]
 
@@ -121,9 +122,9 @@ async def test_a_batch_of_stored_contents_keeps_every_rule_per_file(
         PresentWrite(FileObservation("lib", "broken-copy.pdf", T0, 3, 1, 6), failed),
     ]
     results = await store.writes.record_present_many(batch)
-    assert results[0] is True
+    assert results[0] == "completed"
     assert isinstance(results[1], ContentMissingError)
-    assert results[2:] == [False, True]
+    assert results[2:] == [None, "failed"]
     rows = {row["path"]: row for row in await store.queries.list_files(limit=100)}
     assert set(rows) == {"kept.txt", "broken.pdf", "copy.txt", "broken-copy.pdf"}
     assert rows["copy.txt"]["content_sha256"] == OLD
@@ -132,7 +133,7 @@ async def test_a_batch_of_stored_contents_keeps_every_rule_per_file(
     assert rows["broken-copy.pdf"]["status"] == "failed"
     assert rows["broken-copy.pdf"]["error"] == "bad xref"
     again = await store.writes.record_present_many(batch)
-    assert [isinstance(r, ContentMissingError) or r for r in again] == [False, True, False, False]
+    assert [isinstance(r, ContentMissingError) or r for r in again] == [None, True, None, None]
 
 
 async def test_a_refused_batch_raises_write_rejected(store: PostgresDocumentStore) -> None:

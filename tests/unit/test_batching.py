@@ -90,20 +90,22 @@ class RejectingStore:
 
     async def record_present_many(
         self, writes: Sequence[PresentWrite]
-    ) -> list[bool | ContentMissingError]:
+    ) -> list[str | ContentMissingError | None]:
         self.batch_sizes.append(len(writes))
         await asyncio.sleep(0.01)
         if any(w.observation.path == "bad" for w in writes):
             raise WriteRejectedError("value too long")
-        return [True] * len(writes)
+        return ["completed"] * len(writes)
 
-    async def record_present(self, observation: FileObservation, *_: object, **__: object) -> bool:
+    async def record_present(
+        self, observation: FileObservation, *_: object, **__: object
+    ) -> str | None:
         self.singles.append(observation.path)
         if observation.path == "bad":
             raise WriteRejectedError("value too long")
         if observation.path == "missing":
             raise ContentMissingError("no content")
-        return True
+        return "completed"
 
 
 async def test_a_rejected_batch_is_written_file_by_file_so_only_the_culprit_fails() -> None:
@@ -113,7 +115,7 @@ async def test_a_rejected_batch_is_written_file_by_file_so_only_the_culprit_fail
     outcomes = await asyncio.gather(
         *(writes.record_present(_write(p)) for p in paths), return_exceptions=True
     )
-    assert outcomes[0] is True and outcomes[1] is True and outcomes[3] is True
+    assert outcomes[0] == outcomes[1] == outcomes[3] == "completed"
     assert isinstance(outcomes[2], WriteRejectedError)
     assert isinstance(outcomes[4], ContentMissingError)
     assert store.batch_sizes == [5]

@@ -28,7 +28,6 @@ from urllib.parse import urlsplit
 import pytest
 import typer
 import yaml
-from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 import fileflow_core.metrics as metrics_module
@@ -606,7 +605,7 @@ def test_the_podman_override_builds_every_pulled_server_from_debian(
 
 
 def scrape_targets() -> dict[str, set[str]]:
-    config = load_yaml("docker/prometheus.yml")
+    config = load_yaml("docker/prometheus/prometheus.yml")
     targets: dict[str, set[str]] = {}
     for job in config["scrape_configs"]:
         found = targets.setdefault(job["job_name"], set())
@@ -631,7 +630,8 @@ def test_prometheus_scrapes_every_service_on_its_port(
     for target in all_targets:
         assert target.split(":")[0] in services, f"{target} is not a compose service"
     mounts = [str(m) for m in services["prometheus"]["volumes"]]
-    assert "./docker/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in mounts
+    assert "./docker/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in mounts
+    assert "./docker/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts
 
 
 # --- Grafana -------------------------------------------------------------------------------
@@ -639,16 +639,9 @@ def test_prometheus_scrapes_every_service_on_its_port(
 
 def exposed_names() -> set[str]:
     """Sample names as Prometheus sees them (counters with _total, histograms with _bucket…)."""
-    suffixes = {
-        "counter": ("_total", "_created"),
-        "histogram": ("_bucket", "_count", "_sum", "_created"),
-        "summary": ("", "_count", "_sum", "_created"),
-    }
-    return {
-        family.name + suffix
-        for family in REGISTRY.collect()
-        for suffix in suffixes.get(family.type, ("",))
-    }
+    return metrics_module.registered_names(metrics_module.WATCHER) | (
+        metrics_module.registered_names(metrics_module.INGESTOR)
+    )
 
 
 def fileflow_labels() -> dict[str, set[str]]:
@@ -711,7 +704,15 @@ def test_dashboard_covers_throughput_latency_load_failures_and_queues() -> None:
         r"fileflow_ingestor_files_in_flight\b",
         r"dead_lettered",
         r"retried",
-        r'fileflow_ingestor_extractions_total\{outcome="failed"\}',
+        r"fileflow_ingestor_failures_total",
+        r"fileflow_ingestor_extraction_failures_total",
+        r"fileflow_ingestor_short_circuits_total",
+        r"fileflow_ingestor_oldest_pending_seconds",
+        r"fileflow_ingestor_seen_to_committed_seconds_bucket",
+        r"fileflow_ingestor_queue_messages",
+        r"fileflow_ingestor_queue_consumers",
+        r"fileflow_ingestor_root_available",
+        r"fileflow_ingestor_extraction_workers",
         r"rabbitmq_queue_messages_ready",
         r"rabbitmq_queue_messages_unacked",
     ]

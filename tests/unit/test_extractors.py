@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import signal
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -362,6 +364,10 @@ def misbehaving_extract(
         bytearray(2 * _MEMORY_LIMIT_BYTES)
     elif name == "crash":
         os.kill(os.getpid(), signal.SIGSEGV)
+    elif name == "noisy.pdf":
+        # What parsers do with a damaged file: a Python warning, and a line of their logger.
+        warnings.warn("xref table damaged, rebuilt", UserWarning, stacklevel=1)
+        logging.getLogger("pypdf._reader").warning("Ignoring wrong pointing object 6 0")
     return extract_file(path, expected_sha256, options)
 
 
@@ -385,6 +391,27 @@ async def test_pool_extracts(pool: ExtractionPool, tmp_path: Path) -> None:
     assert result.error is None
     assert result.mime_type == "application/pdf"
     assert result.chunks == ("hello from a worker",)
+
+
+async def test_a_workers_warnings_are_json_lines_naming_the_file(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path, sha256 = _write(tmp_path, "noisy.pdf", samples.pdf_with_text(["still readable"]))
+    # A pool of its own: its workers' stderr is the one this test captures.
+    pool = ExtractionPool(1, 30, _MEMORY_LIMIT_BYTES, extract_fn=misbehaving_extract)
+    try:
+        result = await pool.extract(path, sha256)
+    finally:
+        await pool.close()
+
+    assert result.error is None
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    entries = [orjson.loads(line) for line in lines]  # every line is JSON
+    by_logger = {entry["logger"]: entry for entry in entries}
+    assert "xref table damaged" in by_logger["py.warnings"]["msg"]
+    assert by_logger["pypdf._reader"]["msg"] == "Ignoring wrong pointing object 6 0"
+    for entry in entries:
+        assert entry["path"] == "noisy.pdf" and entry["root"] == "lib"
 
 
 async def test_pool_reraises_content_changed_and_os_errors(

@@ -48,19 +48,20 @@ class FakeStore:
         *,
         attempts: int = 1,
         replace_content: bool = False,
-    ) -> bool:
+    ) -> str | None:
         if content is not None:
             self.contents[sha256] = content
         elif sha256 not in self.contents:
             raise ContentMissingError(sha256)
         changed = self.present.get(observation.path) != sha256
         self.present[observation.path] = sha256
-        return changed
+        failed = self.contents[sha256].extraction_status == "failed"
+        return ("failed" if failed else "completed") if changed else None
 
     async def record_present_many(
         self, writes: Sequence[PresentWrite]
-    ) -> list[bool | ContentMissingError]:
-        results: list[bool | ContentMissingError] = []
+    ) -> list[str | ContentMissingError | None]:
+        results: list[str | ContentMissingError | None] = []
         for w in writes:
             try:
                 results.append(

@@ -39,9 +39,20 @@ class WriteRejectedError(TransientError):
 class PermanentError(FileflowError):
     """Retrying cannot help: the message is malformed or names a path outside every root."""
 
+    # The bounded ``reason`` label of the failure metric.
+    reason_label = "rejected_event"
+
 
 class MessageDecodeError(PermanentError):
     """A message body that is not a valid fileflow event."""
+
+    reason_label = "malformed_message"
+
+
+class UnknownRootError(PermanentError):
+    """An event names a root this ingestor does not have in FILEFLOW_ROOTS."""
+
+    reason_label = "unknown_root"
 
 
 class ContentMissingError(FileflowError):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import TYPE_CHECKING
 
 import orjson
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -83,6 +85,7 @@ def ops_app(
     service: str,
     checks: dict[str, ReadinessCheck],
     *,
+    registry: CollectorRegistry,
     optional: frozenset[str] = frozenset(),
     monitor: LoopLagMonitor | None = None,
 ) -> Starlette:
@@ -98,7 +101,7 @@ def ops_app(
         return _json(*await ops.readiness())
 
     async def metrics(_: Request) -> Response:
-        return _metrics()
+        return _metrics(registry)
 
     app = Starlette(
         routes=[
@@ -115,6 +118,7 @@ def api_app(
     service: str,
     checks: dict[str, ReadinessCheck],
     *,
+    registry: CollectorRegistry,
     optional: frozenset[str] = frozenset(),
     monitor: LoopLagMonitor | None = None,
 ) -> FastAPI:
@@ -138,14 +142,14 @@ def api_app(
 
     @app.get("/metrics", tags=["operations"])
     async def metrics() -> Response:
-        return _metrics()
+        return _metrics(registry)
 
     app.state.lag_monitor = ops.lag
     return app
 
 
-def _metrics() -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+def _metrics(registry: CollectorRegistry) -> Response:
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def _json(status: int, body: dict[str, object]) -> Response:
@@ -160,25 +164,51 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
+def bind_listener(host: str, port: int, port_setting: str = "the port setting") -> socket.socket:
+    """A listening socket, bound here so that a port in use is one line, not uvicorn's
+    ``sys.exit`` from inside its task."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from None
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        hint = (
+            f"is another process listening there? stop it or set {port_setting}"
+            if exc.errno == errno.EADDRINUSE
+            else f"check FILEFLOW_HTTP_HOST and {port_setting}"
+        )
+        raise ConfigError(f"cannot serve HTTP on {host}:{port}: {exc.strerror} ({hint})") from None
+    listener.set_inheritable(True)
+    return listener
+
+
 @contextlib.asynccontextmanager
-async def serving(app: Starlette, host: str, port: int) -> AsyncIterator[int]:
-    """Serve ``app`` while the block runs; yields the bound port (useful with port 0)."""
-    config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
-    )
+async def serving(
+    app: Starlette, host: str, port: int, *, port_setting: str = "the port setting"
+) -> AsyncIterator[int]:
+    """Serve ``app`` while the block runs; yields the bound port (useful with port 0).
+    ``port_setting`` names the variable to change when the port is taken."""
+    listener = bind_listener(host, port, port_setting)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
     server = _EmbeddedServer(config)
     monitor: LoopLagMonitor = app.state.lag_monitor
     lag_task = asyncio.create_task(monitor.run(), name="loop-lag")
-    task = asyncio.create_task(server.serve(), name="http")
+    task = asyncio.create_task(server.serve(sockets=[listener]), name="http")
     while not server.started:
         if task.done():
             lag_task.cancel()
-            raise ConfigError(
-                f"cannot serve HTTP on {host}:{port} (is the port in use? set the "
-                "FILEFLOW_*_HTTP_PORT setting)"
-            )
+            listener.close()
+            raise ConfigError(f"cannot serve HTTP on {host}:{port}")
         await asyncio.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
+    bound = listener.getsockname()[1]
     try:
         yield int(bound)
     finally:
@@ -186,3 +216,4 @@ async def serving(app: Starlette, host: str, port: int) -> AsyncIterator[int]:
         await asyncio.gather(task, return_exceptions=True)
         lag_task.cancel()
         await asyncio.gather(lag_task, return_exceptions=True)
+        listener.close()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +14,20 @@ import orjson
 
 from fileflow_core.paths import display_path
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# uvicorn's ``color_message`` repeats the message with ANSI colour codes.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+# Fields every line logged in this context carries (the file an extraction worker parses).
+_CONTEXT: ContextVar[dict[str, Any] | None] = ContextVar("fileflow_log_context", default=None)
+
+
+@contextlib.contextmanager
+def logging_context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` to every line logged inside the block (this task or thread only)."""
+    token = _CONTEXT.set({**(_CONTEXT.get() or {}), **fields})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,6 +38,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        entry.update(_CONTEXT.get() or {})
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -48,5 +65,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Library warnings (a parser's, a driver's) become log lines too, not plain stderr text.
+    logging.captureWarnings(True)
     for noisy in ("aiormq", "aio_pika", "asyncio", "watchfiles"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -13,6 +13,7 @@ class FileStatus(enum.StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    DELETED = "deleted"
 
 
 @dataclass(frozen=True, slots=True)

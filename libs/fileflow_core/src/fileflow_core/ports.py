@@ -103,6 +103,9 @@ class Broker(Protocol):
     async def queue_depths(self) -> dict[str, int]:
         """Messages waiting in the work, retry and dead-letter queues."""
 
+    async def work_consumers(self) -> int:
+        """Consumers of the work queue, every process's, as the broker counts them."""
+
     async def drain_dead_letters(
         self,
         select: Callable[[bytes], bool],
@@ -148,17 +151,19 @@ class WriteStore(Protocol):
         *,
         attempts: int = 1,
         replace_content: bool = False,
-    ) -> bool:
+    ) -> str | None:
         """Upsert the file pointing at ``sha256`` (and the content, when given) in one
         transaction. With ``content`` None the content must be stored already, else
-        ``ContentMissingError``. False when nothing changed or a newer observation won."""
+        ``ContentMissingError``. The status the row took (``completed``, or ``failed`` when its
+        content failed to extract); None when nothing changed or a newer observation won."""
 
     async def record_present_many(
         self, writes: Sequence[PresentWrite]
-    ) -> list[bool | ContentMissingError]:
-        """``record_present`` for many files (distinct paths) at once; per file, whether its row
-        changed or ``ContentMissingError``. Raises ``WriteRejectedError`` when the database
-        refused the batch (write the files one by one to find which)."""
+    ) -> list[str | ContentMissingError | None]:
+        """``record_present`` for many files (distinct paths) at once; per file, the status
+        its row took (None: unchanged) or ``ContentMissingError``. Raises
+        ``WriteRejectedError`` when the database refused the batch (write the files one by one
+        to find which)."""
 
     async def record_deleted(self, observation: FileObservation) -> bool: ...
 

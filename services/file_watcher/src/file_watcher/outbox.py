@@ -64,6 +64,10 @@ class Outbox(Generic[Key, Value]):
     def __len__(self) -> int:
         return sum(len(lane) for lane in self._lanes)
 
+    def values(self) -> Iterable[Value]:
+        """Every change not yet confirmed: waiting, and being sent."""
+        return itertools.chain(*(lane.values() for lane in self._lanes), self.sending.values())
+
     def put(self, key: Key, event: Value, *, live: bool = True) -> bool:
         """Queue ``event``; a newer event for the same path replaces the older one (then True)."""
         if not live and (key in self._lanes[0] or key in self._lanes[1]):
@@ -101,3 +105,9 @@ class Outbox(Generic[Key, Value]):
         for key, event in items:
             if key not in self:
                 self._lane(event, True)[key] = event
+
+
+def oldest_age_s(outbox: Outbox[Key, Change]) -> float:
+    """Seconds since the oldest unconfirmed change was seen (0 when none)."""
+    oldest = min((change.seen_at for change in outbox.values()), default=None)
+    return 0.0 if oldest is None else max(0.0, time.time() - oldest)

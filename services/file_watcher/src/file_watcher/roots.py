@@ -105,6 +105,7 @@ def open_root(
         identity=state.recorded_identity(),
     )
     root.refresh_source()
+    metrics.watcher_root(config.id)
     metrics.WATCH_POLLING.labels(root=config.id).set(1 if polling else 0)
     metrics.ROOT_PRESENT.labels(root=config.id).set(1 if root.is_present() else 0)
     log.info(

@@ -20,7 +20,7 @@ from file_watcher.availability import Availability
 from file_watcher.catchup import CatchUp
 from file_watcher.decide import Decider, Key
 from file_watcher.observe import Observer
-from file_watcher.outbox import Change, Outbox
+from file_watcher.outbox import Change, Outbox, oldest_age_s
 from file_watcher.publish import PublishLoop
 from file_watcher.roots import WatchedRoot, open_root
 from file_watcher.scan import Signature
@@ -28,6 +28,7 @@ from file_watcher.settle import Settling
 from file_watcher.state import StoredBaseline
 from file_watcher.tasks import Owned
 from file_watcher.watch import RootWatch
+from fileflow_core import metrics
 from fileflow_core.errors import FileflowError, TransientError
 from fileflow_core.http import ReadinessCheck, ops_app, serving
 from fileflow_core.ports import EventPublisher
@@ -67,6 +68,8 @@ class Watcher:
         self.stopping = asyncio.Event()
         self.availability = Availability(roots)
         outbox: Outbox[Key, Change] = Outbox(settings.max_backlog)
+        # Computed when scraped: a pass over the backlog, never per change.
+        metrics.OLDEST_UNPUBLISHED.set_function(lambda: oldest_age_s(outbox))
         self.publisher = PublishLoop(
             settings, self.roots, outbox, publisher_factory, self.catch_up_all
         )
@@ -183,9 +186,14 @@ async def _serve(
         group.create_task(watcher.reconcile_loop(), name="reconcile"),
         *(group.create_task(w.run(), name=f"watch:{i}") for i, w in watcher.watches.items()),
     ]
-    app = ops_app("file_watcher", {**checks, "roots": watcher.readiness})
+    app = ops_app("file_watcher", {**checks, "roots": watcher.readiness}, registry=metrics.WATCHER)
     try:
-        async with serving(app, settings.http_host, settings.watcher_http_port) as port:
+        async with serving(
+            app,
+            settings.http_host,
+            settings.watcher_http_port,
+            port_setting="FILEFLOW_WATCHER_HTTP_PORT",
+        ) as port:
             log.info("watcher serving HTTP", extra={"http": f"{settings.http_host}:{port}"})
             await until_stopped(stop, watcher.publisher.connect())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -22,6 +23,7 @@ from ingestor import faults
 from ingestor.handle import FileHandler, Result
 from ingestor.outage import StoreOutage
 from ingestor.pathlocks import KeyedLocks
+from ingestor.stages import timed_file
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ _RENEWED = metrics.MESSAGES.labels(outcome="renewed")
 _DEAD_LETTERED = metrics.MESSAGES.labels(outcome="dead_lettered")
 _POSTPONED = metrics.MESSAGES.labels(outcome="postponed")
 _FILES_DONE = {result: metrics.FILES_DONE.labels(result=result.value) for result in Result}
+_FAILURES = {reason: metrics.FAILURES.labels(reason=reason) for reason in metrics.FAILURE_REASONS}
+_SEEN_TO_COMMITTED = metrics.SEEN_TO_COMMITTED
 
 
 class DeliveryProcessor:
@@ -60,9 +64,18 @@ class DeliveryProcessor:
         self._renew_after_s = renew_after_s
         self.in_flight = 0
         self.max_in_flight = 0
+        # When each event held here (running or waiting for its path or a slot) was seen.
+        self._held_since: dict[object, float] = {}
         # Read when scraped, not set per file.
         metrics.FILES_IN_FLIGHT.set_function(lambda: self.in_flight)
         metrics.FILES_IN_FLIGHT_MAX.set_function(lambda: self.max_in_flight)
+        metrics.OLDEST_PENDING.set_function(self.oldest_pending_s)
+
+    def oldest_pending_s(self) -> float:
+        """Age of the oldest event this process holds, from when the watcher saw it."""
+        if not self._held_since:
+            return 0.0
+        return max(0.0, time.time() - min(self._held_since.values()))
 
     async def __call__(self, delivery: Delivery) -> None:
         task = asyncio.current_task()
@@ -87,6 +100,7 @@ class DeliveryProcessor:
             log.error("malformed message dead-lettered", extra={"reason": str(exc)})
             await delivery.dead_letter(f"malformed message: {exc}")
             _DEAD_LETTERED.inc()
+            _FAILURES["malformed_message"].inc()
             return
         if isinstance(decoded, FileEvent):
             await self._process_event(decoded, delivery)
@@ -104,6 +118,7 @@ class DeliveryProcessor:
                 log.error("malformed batch entry dead-lettered", extra={"reason": str(entry.error)})
                 await delivery.dead_letter(f"malformed batch entry: {entry.error}")
                 _DEAD_LETTERED.inc()
+                _FAILURES["malformed_message"].inc()
                 return
             await self._process_event(entry.event, delivery)
         except TransientError as exc:
@@ -114,6 +129,14 @@ class DeliveryProcessor:
 
     async def _process_event(self, event: FileEvent, delivery: Delivery) -> None:
         _CONSUMED.inc()
+        token = object()
+        self._held_since[token] = event.seen_at.timestamp()
+        try:
+            await self._process_held(event, delivery)
+        finally:
+            del self._held_since[token]
+
+    async def _process_held(self, event: FileEvent, delivery: Delivery) -> None:
         async with self._locks.hold((event.root_id, event.path)), self._slots:
             if self._stopping or (self.outage is not None and self.outage.paused):
                 # Handed back untouched: no attempt is spent while the store is down.
@@ -126,50 +149,62 @@ class DeliveryProcessor:
                 self._renew_after_s, self._start_renewal, delivery
             )
             try:
-                await self._settle(event, delivery)
+                with timed_file(event.root_id, event.path, delivery.attempt) as outcome:
+                    outcome["result"] = await self._settle(event, delivery)
             finally:
                 renewal.cancel()
                 self._leave()
 
-    async def _settle(self, event: FileEvent, delivery: Delivery) -> None:
+    async def _settle(self, event: FileEvent, delivery: Delivery) -> str:
+        """Handle the event and settle its delivery; returns what became of it."""
         try:
             result = await self._handler.handle(event, delivery.attempt, renewed=delivery.renewed)
         except RootUnavailableError as exc:
             await delivery.postpone(str(exc))
             _POSTPONED.inc()
-            return
+            return "postponed"
         except StoreUnavailableError as exc:
             if self.outage is None:
-                await self._retry(event, delivery, str(exc))
-                return
+                return await self._retry(event, delivery, str(exc))
             await self.outage.report(str(exc))
             await delivery.requeue()
             _REQUEUED.inc()
-            return
+            return "requeued"
         except PermanentError as exc:
-            log.error(
-                "event dead-lettered",
-                extra={"root": event.root_id, "path": event.path, "reason": str(exc)},
-            )
-            await delivery.dead_letter(str(exc))
-            _DEAD_LETTERED.inc()
-            # A row the API created as pending must not stay pending for ever.
-            await self._record_failure(
-                FileObservation(event.root_id, event.path, self._handler.clock()),
-                str(exc),
-                delivery.attempt,
-            )
-            return
+            return await self._reject(event, delivery, exc)
         except Exception as exc:  # the loop must survive anything one file does
             reason = str(exc) if isinstance(exc, TransientError) else f"unexpected error: {exc!r}"
-            await self._retry(event, delivery, reason)
-            return
+            return await self._retry(event, delivery, reason)
         faults.reach("crash-after-commit")
         await delivery.ack()
         _ACKED.inc()
         _FILES_DONE[result].inc()
+        _SEEN_TO_COMMITTED.observe(max(0.0, time.time() - event.seen_at.timestamp()))
+        return result.value
 
-    async def _retry(self, event: FileEvent, delivery: Delivery, reason: str) -> None:
+    async def _reject(self, event: FileEvent, delivery: Delivery, exc: PermanentError) -> str:
+        log.error(
+            "event dead-lettered",
+            extra={
+                "root": event.root_id,
+                "path": event.path,
+                "reason": str(exc),
+                "attempt": delivery.attempt,
+            },
+        )
+        await delivery.dead_letter(str(exc))
+        _DEAD_LETTERED.inc()
+        _FAILURES[exc.reason_label].inc()
+        _FILES_DONE[Result.FAILED].inc()
+        # A row the API created as pending must not stay pending for ever.
+        await self._record_failure(
+            FileObservation(event.root_id, event.path, self._handler.clock()),
+            str(exc),
+            delivery.attempt,
+        )
+        return "dead_lettered"
+
+    async def _retry(self, event: FileEvent, delivery: Delivery, reason: str) -> str:
         log.warning(
             "attempt failed",
             extra={
@@ -181,13 +216,26 @@ class DeliveryProcessor:
         )
         if await delivery.retry(reason):
             _RETRIED.inc()
-            return
+            return "retried"
+        final = f"gave up after {delivery.attempt} attempts: {reason}"
+        log.error(
+            "file failed",
+            extra={
+                "root": event.root_id,
+                "path": event.path,
+                "attempt": delivery.attempt,
+                "reason": final,
+            },
+        )
         _DEAD_LETTERED.inc()
+        _FAILURES["attempts_exhausted"].inc()
+        _FILES_DONE[Result.FAILED].inc()
         await self._record_failure(
             FileObservation(event.root_id, event.path, self._handler.clock()),
-            f"gave up after {delivery.attempt} attempts: {reason}",
+            final,
             delivery.attempt,
         )
+        return "dead_lettered"
 
     async def _record_failure(
         self, observation: FileObservation, reason: str, attempt: int

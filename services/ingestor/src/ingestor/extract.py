@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from functools import partial
 from typing import Protocol
 
+from fileflow_core import metrics
 from fileflow_core.beneath import Location
 from fileflow_core.errors import TransientError
+from fileflow_core.logs import logging_context
 from fileflow_core.models import ContentInfo
 from fileflow_core.settings import Settings
 from ingestor.extractors import (
@@ -32,6 +35,10 @@ class Extractor(Protocol):
 
 
 INLINE_EXTRACT_BYTES = 32 * 1024
+_FAILURES = {
+    reason: metrics.EXTRACTION_FAILURES.labels(reason=reason)
+    for reason in metrics.EXTRACTION_FAILURE_REASONS
+}
 
 
 def unextracted(sha256: str, size: int, head: bytes, reason: str) -> ContentInfo:
@@ -60,12 +67,26 @@ class PoolExtractor:
             settings.chunk_chars, settings.chunk_overlap_chars, settings.extract_max_bytes
         )
         self._pool = ExtractionPool(
-            settings.extract_workers, settings.extract_timeout_s, settings.extract_memory_bytes
+            settings.extract_workers,
+            settings.extract_timeout_s,
+            settings.extract_memory_bytes,
+            log_level=settings.log_level,
         )
+        # Read when scraped: the pool's worker processes (pebble's) are this process's children.
+        metrics.EXTRACTION_WORKERS.set_function(lambda: len(multiprocessing.active_children()))
 
     async def extract(
         self, path: Location, sha256: str, size: int, head: bytes, data: bytes | None = None
     ) -> ContentInfo:
+        with logging_context(root=path.root_id, path=path.relative):
+            extraction = await self._extraction(path, sha256, size, data)
+        if extraction.error is not None:
+            _FAILURES[extraction.failure or "parser"].inc()
+        return content_from(sha256, size, extraction)
+
+    async def _extraction(
+        self, path: Location, sha256: str, size: int, data: bytes | None
+    ) -> Extraction:
         if data is not None and len(data) == size:
             # Text and unknown binaries are parsed in this process, no worker round trip. Up to
             # INLINE_EXTRACT_BYTES on the event loop itself (~0.1 ms: less than a thread hop
@@ -77,14 +98,13 @@ class PoolExtractor:
             else:
                 extraction = await asyncio.to_thread(extract)
             if extraction is not None:
-                return content_from(sha256, size, extraction)
+                return extraction
         try:
-            extraction = await self._pool.extract(path, sha256, self._options)
+            return await self._pool.extract(path, sha256, self._options)
         except ContentChanged as exc:
             raise TransientError(f"file changed after it was hashed: {exc}") from exc
         except OSError as exc:
             raise TransientError(f"cannot read the file for extraction: {exc!r}") from exc
-        return content_from(sha256, size, extraction)
 
     async def close(self) -> None:
         await self._pool.close()

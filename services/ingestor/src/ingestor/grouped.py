@@ -31,19 +31,20 @@ class GroupedWrites:
 
     def __init__(self, store: WriteStore) -> None:
         self._store = store
-        self._batcher: MicroBatcher[PresentWrite, bool] = MicroBatcher(
+        self._batcher: MicroBatcher[PresentWrite, str | None] = MicroBatcher(
             self._write,
             max_batch=MAX_WRITE_BATCH,
             max_concurrent=CONCURRENT_WRITE_BATCHES,
             linger_s=WRITE_LINGER_S,
         )
 
-    async def record_present(self, write: PresentWrite) -> bool:
-        """True when the file's row changed. Raises ``ContentMissingError`` (no such content
-        stored), ``WriteRejectedError`` (this file's data was refused) or ``TransientError``."""
+    async def record_present(self, write: PresentWrite) -> str | None:
+        """The status the file's row took; None when it did not change. Raises
+        ``ContentMissingError`` (no such content stored), ``WriteRejectedError`` (this file's
+        data was refused) or ``TransientError``."""
         return await self._batcher.submit(write)
 
-    async def _write(self, writes: list[PresentWrite]) -> Sequence[bool | BaseException]:
+    async def _write(self, writes: list[PresentWrite]) -> Sequence[str | BaseException | None]:
         try:
             return await self._store.record_present_many(writes)
         except WriteRejectedError:
@@ -52,7 +53,7 @@ class GroupedWrites:
         # One file's data spoilt the batch: each file on its own, so only that one fails.
         return [await self._write_one(write) for write in writes]
 
-    async def _write_one(self, write: PresentWrite) -> bool | BaseException:
+    async def _write_one(self, write: PresentWrite) -> str | BaseException | None:
         try:
             return await self._store.record_present(
                 write.observation,

@@ -13,12 +13,13 @@ from functools import partial
 
 from fileflow_core import metrics
 from fileflow_core.beneath import Location, NotARegularFile, stat_beneath
-from fileflow_core.errors import ContentMissingError, PermanentError, TransientError
+from fileflow_core.errors import ContentMissingError, TransientError, UnknownRootError
 from fileflow_core.messages import FileEvent
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.mounts import detect_filesystem, is_local
 from fileflow_core.ports import SeenHashCache, WriteStore
 from fileflow_core.settings import Settings
+from ingestor import stages
 from ingestor.extract import Extractor, unextracted
 from ingestor.grouped import GroupedSeen, GroupedWrites
 from ingestor.kept import KeptExtractions
@@ -31,12 +32,12 @@ log = logging.getLogger(__name__)
 
 RECENT_HASHES = 50_000
 # Labelled children looked up once: ``labels()`` per file is measurable at thousands a second.
-HASH_DURATION = metrics.STAGE_DURATION.labels(stage="hash")
-EXTRACT_DURATION = metrics.STAGE_DURATION.labels(stage="extract")
-STORE_DURATION = metrics.STAGE_DURATION.labels(stage="store")
 _EXTRACTIONS = {
-    status: metrics.EXTRACTIONS.labels(outcome=status)
-    for status in ("completed", "failed", "skipped")
+    outcome: metrics.EXTRACTIONS.labels(outcome=outcome) for outcome in metrics.EXTRACTION_OUTCOMES
+}
+_FAILURES = {reason: metrics.FAILURES.labels(reason=reason) for reason in metrics.FAILURE_REASONS}
+_SHORT_CIRCUITS = {
+    where: metrics.SHORT_CIRCUITS.labels(where=where) for where in metrics.SHORT_CIRCUIT_PLACES
 }
 
 
@@ -90,12 +91,13 @@ class FileHandler:
     def locate(self, event: FileEvent) -> Location:
         location = self.roots.location(event.root_id, event.path)
         if location is None:
-            raise PermanentError(f"unknown root {event.root_id!r}: not in FILEFLOW_ROOTS")
+            raise UnknownRootError(f"unknown root {event.root_id!r}: not in FILEFLOW_ROOTS")
         return location
 
     async def handle(self, event: FileEvent, attempt: int = 1, *, renewed: bool = False) -> Result:
         path = self.locate(event)
         if renewed and await self._already_stored(path):
+            _SHORT_CIRCUITS["database"].inc()
             return Result.UNCHANGED
         base = FileObservation(event.root_id, event.path, self.clock())
         digest = await self._read(event, path, base, attempt)
@@ -110,9 +112,10 @@ class FileHandler:
             digest.inode,
             event.source,
         )
-        if not event.reprocess and await self._known(digest.sha256):
+        known_in = None if event.reprocess else await self._known_in(digest.sha256)
+        if known_in is not None:
             return await self._store(
-                observation, None, path, digest, attempt=attempt, reprocess=False
+                observation, None, path, digest, attempt=attempt, known_in=known_in
             )
         # One extraction per content: copies arriving together wait for the first one.
         async with self._contents_in_progress.hold(digest.sha256):
@@ -121,7 +124,7 @@ class FileHandler:
             # are rare and idempotent: they cost an extraction).
             if not event.reprocess and digest.sha256 in self._recent:
                 return await self._store(
-                    observation, None, path, digest, attempt=attempt, reprocess=False
+                    observation, None, path, digest, attempt=attempt, known_in="in_process"
                 )
             content = self._kept.take(digest.sha256)
             if content is None:
@@ -160,11 +163,18 @@ class FileHandler:
                 "give the ingestor's user read access, then run fileflow retry"
             )
             log.warning(
-                "file failed", extra={"root": event.root_id, "path": event.path, "reason": reason}
+                "file failed",
+                extra={
+                    "root": event.root_id,
+                    "path": event.path,
+                    "reason": reason,
+                    "attempt": attempt,
+                },
             )
             await self.store.record_failed(base, reason, attempts=attempt)
+            _FAILURES["permission_denied"].inc()
             return Result.FAILED
-        HASH_DURATION.observe(time.perf_counter() - started)
+        stages.observe("hash", started)
         return digest
 
     async def _record_missing(self, path: Location, base: FileObservation) -> Result:
@@ -192,8 +202,11 @@ class FileHandler:
             path.root_id, path.relative, info.st_size, info.st_mtime_ns, info.st_ino
         )
 
-    async def _known(self, sha256: str) -> bool:
-        return sha256 in self._recent or await self._seen.seen(sha256)
+    async def _known_in(self, sha256: str) -> str | None:
+        """Where the content is known to be stored already: this process, Redis, or nowhere."""
+        if sha256 in self._recent:
+            return "in_process"
+        return "redis" if await self._seen.seen(sha256) else None
 
     async def _store(
         self,
@@ -203,30 +216,57 @@ class FileHandler:
         digest: FileDigest,
         *,
         attempt: int,
-        reprocess: bool,
+        reprocess: bool = False,
+        known_in: str | None = None,
     ) -> Result:
+        """Write the file's row; ``known_in`` says where its content was known to be stored
+        already (then ``content`` is None and nothing was extracted)."""
         started = time.perf_counter()
         write = PresentWrite(observation, digest.sha256, content, attempt, reprocess)
         try:
-            written = await self._write_keeping(write)
+            status = await self._write_keeping(write)
+            if known_in is not None:
+                _SHORT_CIRCUITS[known_in].inc()
         except ContentMissingError:
             # The cache remembered a content this database does not hold (a reset database):
             # the database is the truth, so extract after all.
             metrics.CACHE_LOOKUPS.labels(result="stale").inc()
             self._recent.discard(digest.sha256)
             content = await self._extract(path, digest)
-            written = await self._write_keeping(
+            status = await self._write_keeping(
                 PresentWrite(observation, digest.sha256, content, attempt)
             )
-        STORE_DURATION.observe(time.perf_counter() - started)
+        stages.observe("store", started)
         if content is not None:
             # Only after the commit: marking earlier would turn one failed write into a
             # permanent silent skip. Not awaited: the file's slot and ack need not wait for it.
             self._recent.add(digest.sha256)
             self._seen.mark_seen_soon(digest.sha256)
-        return Result.STORED if written else Result.UNCHANGED
+        if status is None:
+            return Result.UNCHANGED
+        if status == "failed":
+            return self._extraction_failed(observation, content, attempt)
+        return Result.STORED
 
-    async def _write_keeping(self, write: PresentWrite) -> bool:
+    @staticmethod
+    def _extraction_failed(
+        observation: FileObservation, content: ContentInfo | None, attempt: int
+    ) -> Result:
+        """A content that failed to extract is stored, and its file's row says failed."""
+        _FAILURES["extraction"].inc()
+        log.warning(
+            "file failed",
+            extra={
+                "root": observation.root_id,
+                "path": observation.path,
+                "reason": (content.extraction_error if content else None)
+                or "a copy of a content that failed to extract",
+                "attempt": attempt,
+            },
+        )
+        return Result.FAILED
+
+    async def _write_keeping(self, write: PresentWrite) -> str | None:
         """Write; if that fails, keep the extraction for the message's next attempt."""
         try:
             return await self._writes.record_present(write)
@@ -237,7 +277,7 @@ class FileHandler:
 
     async def _extract(self, path: Location, digest: FileDigest) -> ContentInfo:
         if digest.size > self.settings.extract_max_bytes:
-            metrics.EXTRACTIONS.labels(outcome="skipped").inc()
+            _EXTRACTIONS["too_large"].inc()
             return unextracted(
                 digest.sha256,
                 digest.size,
@@ -248,6 +288,6 @@ class FileHandler:
         content = await self.extractor.extract(
             path, digest.sha256, digest.size, digest.head, digest.data
         )
-        EXTRACT_DURATION.observe(time.perf_counter() - started)
+        stages.observe("extract", started)
         _EXTRACTIONS[content.extraction_status].inc()
         return content

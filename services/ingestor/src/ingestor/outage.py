@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from fileflow_core import metrics
 from fileflow_core.errors import TransientError
 from fileflow_core.ports import EventConsumer
 
@@ -60,6 +61,7 @@ class StoreOutage:
                 return
             self._since, self._reason = time.monotonic(), reason
             self.pauses += 1
+            metrics.PAUSED.set(1)
             log.error(
                 "document store unreachable: consumption paused, held messages handed back "
                 "without spending attempts; resuming on its own when it answers",
@@ -88,6 +90,7 @@ class StoreOutage:
             extra={"paused_s": round(time.monotonic() - self._since, 1)},
         )
         self._since = None
+        metrics.PAUSED.set(0)
 
     async def close(self) -> None:
         if self._probe is not None:

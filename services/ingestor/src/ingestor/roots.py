@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from fileflow_core import metrics
 from fileflow_core.beneath import Location
 from fileflow_core.errors import ConfigError, RootUnavailableError
 from fileflow_core.ports import RootStore
@@ -38,6 +39,8 @@ class RootGuard:
 
     def __init__(self, roots: list[_Root]) -> None:
         self._roots = {root.config.id: root for root in roots}
+        for root_id in self._roots:
+            metrics.ROOT_AVAILABLE.labels(root=root_id).set(1)
 
     @staticmethod
     def check_present(configs: list[RootConfig]) -> None:
@@ -94,6 +97,7 @@ class RootGuard:
         if reason is None:
             if root.down is not None:
                 root.down = None
+                metrics.ROOT_AVAILABLE.labels(root=root_id).set(1)
                 log.info("root available again", extra={"root": root_id})
             return
         if root.down is None:
@@ -103,6 +107,7 @@ class RootGuard:
                 extra={"root": root_id, "reason": reason},
             )
         root.down = reason
+        metrics.ROOT_AVAILABLE.labels(root=root_id).set(0)
         raise RootUnavailableError(root_id, reason)
 
     async def readiness(self) -> bool | str:

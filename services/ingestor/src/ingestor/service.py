@@ -6,6 +6,8 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from fileflow_core import metrics
+from fileflow_core.adapters import topology_for
 from fileflow_core.backends import Backends, open_backends, require_shared_broker
 from fileflow_core.errors import TransientError
 from fileflow_core.http import api_app, serving
@@ -17,6 +19,7 @@ from ingestor.consume import DeliveryProcessor
 from ingestor.extract import Extractor, PoolExtractor
 from ingestor.handle import FileHandler
 from ingestor.outage import StoreOutage
+from ingestor.queue_gauges import poll_queues
 from ingestor.roots import RootGuard
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,7 @@ class _Parts:
     consumer: ClosableConsumer
     outage: StoreOutage
     processor: DeliveryProcessor
+    queue_gauges: asyncio.Task[None]
     consuming: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def readiness(self) -> bool | str:
@@ -80,6 +84,8 @@ class _Parts:
             )
 
     async def close(self) -> None:
+        self.queue_gauges.cancel()
+        await asyncio.gather(self.queue_gauges, return_exceptions=True)
         await _close_quietly(
             self.outage.close(),
             self.processor.close(),
@@ -105,7 +111,10 @@ async def _parts(settings: Settings, backends: Backends, extractor: Extractor | 
         outage=outage,
         renew_after_s=settings.delivery_renew_s,
     )
-    return _Parts(roots, extractor, consumer, outage, processor)
+    queue_gauges = asyncio.create_task(
+        poll_queues(backends.broker, topology_for(settings)), name="queue-gauges"
+    )
+    return _Parts(roots, extractor, consumer, outage, processor, queue_gauges)
 
 
 async def _consume(
@@ -121,9 +130,16 @@ async def _consume(
             window=settings.publish_window, timeout_s=settings.publish_timeout_s
         )
         checks = {**backends.checks, "roots": parts.roots.readiness, "consuming": parts.readiness}
-        app = api_app("ingestor", checks, optional=backends.optional_checks)
+        app = api_app(
+            "ingestor", checks, registry=metrics.INGESTOR, optional=backends.optional_checks
+        )
         add_ingest_routes(app, settings, backends.store.queries, publisher)
-        async with serving(app, settings.http_host, settings.ingestor_http_port) as port:
+        async with serving(
+            app,
+            settings.http_host,
+            settings.ingestor_http_port,
+            port_setting="FILEFLOW_INGESTOR_HTTP_PORT",
+        ) as port:
             await parts.consumer.start(parts.processor)
             parts.consuming.set()
             log.info(

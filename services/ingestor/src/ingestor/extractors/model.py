@@ -25,12 +25,14 @@ class ExtractOptions:
 
 @dataclass(frozen=True, slots=True)
 class Extraction:
-    """Metadata and text chunks of one content; ``error`` says why it is incomplete."""
+    """Metadata and text chunks of one content; ``error`` says why it is incomplete, and
+    ``failure`` names that reason's kind (parser, timeout, out_of_memory, worker_died)."""
 
     mime_type: str
     metadata: dict[str, Any]
     chunks: tuple[str, ...] = ()
     error: str | None = None
+    failure: str | None = None
 
 
 class ContentChanged(Exception):

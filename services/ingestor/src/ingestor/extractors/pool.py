@@ -11,8 +11,10 @@ from collections.abc import Callable
 
 from pebble import ProcessExpired, ProcessPool
 
+from fileflow_core import metrics
 from fileflow_core.beneath import Location, NotARegularFile, open_beneath
 from fileflow_core.errors import FileflowError
+from fileflow_core.logs import configure_logging, logging_context
 from ingestor.extractors.model import ContentChanged, Extraction, ExtractOptions
 from ingestor.extractors.sniff import HEAD_BYTES, OCTET_STREAM, sniff_mime
 from ingestor.extractors.worker import DEFAULT_OPTIONS, extract_file
@@ -45,6 +47,7 @@ class ExtractionPool:
         memory_limit_bytes: int,
         *,
         extract_fn: ExtractFunction = extract_file,
+        log_level: str = "INFO",
     ) -> None:
         if workers < 1 or timeout_s <= 0 or memory_limit_bytes <= 0:
             raise ValueError("workers, timeout_s and memory_limit_bytes must be positive")
@@ -53,8 +56,8 @@ class ExtractionPool:
         # spawn: a fresh interpreter, not a fork of a process with an event loop and threads.
         self._pool = ProcessPool(
             max_workers=workers,
-            initializer=limit_memory,
-            initargs=(memory_limit_bytes,),
+            initializer=start_worker,
+            initargs=(memory_limit_bytes, log_level),
             context=multiprocessing.get_context("spawn"),
         )
 
@@ -75,15 +78,21 @@ class ExtractionPool:
         except _WorkerOSError as exc:
             raise exc.error from None
         except ProcessExpired as exc:
-            reason = f"extraction worker died (exit code {exc.exitcode})"
+            # Killed from outside (the kernel's OOM killer, an operator): pebble replaces it.
+            failure, reason = "worker_died", f"extraction worker died (exit code {exc.exitcode})"
         except TimeoutError:
-            reason = f"extraction timed out after {self._timeout_s:g}s"
+            failure, reason = "timeout", f"extraction timed out after {self._timeout_s:g}s"
         except MemoryError:
-            reason = "extraction ran out of memory"
+            failure, reason = "out_of_memory", "extraction ran out of memory"
         except Exception as exc:  # a worker failure must not take the service down
-            reason = f"extraction failed: {type(exc).__name__}: {exc}"
-        log.warning("extraction of %s failed: %s", path, reason)
-        return await asyncio.to_thread(describe_unextracted, path, reason)
+            failure, reason = "parser", f"extraction failed: {type(exc).__name__}: {exc}"
+        if failure in ("worker_died", "timeout"):
+            metrics.EXTRACTION_WORKER_RESTARTS.inc()
+        log.warning(
+            "extraction failed",
+            extra={"root": path.root_id, "path": path.relative, "reason": reason},
+        )
+        return await asyncio.to_thread(describe_unextracted, path, reason, failure)
 
     async def close(self) -> None:
         """Let running extractions finish (each is bounded by the timeout), then stop."""
@@ -95,8 +104,14 @@ class ExtractionPool:
             await asyncio.to_thread(self._pool.join)
 
 
+def start_worker(memory_limit_bytes: int, log_level: str) -> None:
+    """Worker initializer: JSON log lines like the service's, and the memory cap."""
+    configure_logging(log_level)
+    limit_memory(memory_limit_bytes)
+
+
 def limit_memory(limit_bytes: int) -> None:
-    """Worker initializer: cap the address space and write no core dumps."""
+    """Cap the address space and write no core dumps."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         limit_bytes = min(limit_bytes, hard)
@@ -108,14 +123,15 @@ def _run_in_worker(
     function: ExtractFunction, path: Location, expected_sha256: str, options: ExtractOptions
 ) -> Extraction:
     try:
-        return function(path, expected_sha256, options)
+        with logging_context(root=path.root_id, path=path.relative):
+            return function(path, expected_sha256, options)
     except ContentChanged:
         raise
     except OSError as exc:
         raise _WorkerOSError(exc) from None
 
 
-def describe_unextracted(path: Location, reason: str) -> Extraction:
+def describe_unextracted(path: Location, reason: str, failure: str) -> Extraction:
     """What a cheap look at the file tells when extraction failed: its size and sniffed type."""
     try:
         fd, info = open_beneath(path)
@@ -124,6 +140,7 @@ def describe_unextracted(path: Location, reason: str) -> Extraction:
         finally:
             os.close(fd)
     except (OSError, FileflowError, NotARegularFile):
-        return Extraction(OCTET_STREAM, {"mime_type": OCTET_STREAM}, error=reason)
+        return Extraction(OCTET_STREAM, {"mime_type": OCTET_STREAM}, error=reason, failure=failure)
     mime = sniff_mime(head)
-    return Extraction(mime, {"size": info.st_size, "mime_type": mime}, error=reason)
+    metadata = {"size": info.st_size, "mime_type": mime}
+    return Extraction(mime, metadata, error=reason, failure=failure)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import re
@@ -22,7 +23,11 @@ from ingestor.extractors.registry import extractor_for, safe_in_process
 from ingestor.extractors.sniff import HEAD_BYTES, OCTET_STREAM, has_known_signature, sniff_mime
 from ingestor.extractors.text import chunk_text
 
+log = logging.getLogger(__name__)
+
 DEFAULT_OPTIONS = ExtractOptions()
+# A broken file can warn once per object: a few lines tell the story.
+_MAX_WARNINGS = 5
 _READ_BYTES = 1024 * 1024
 
 
@@ -61,10 +66,12 @@ def _extract_as(mime: str, data: bytes, size: int, options: ExtractOptions) -> E
         return Extraction(mime, metadata)
     texts: tuple[str, ...] = ()
     error: str | None = None
+    failure = "parser"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             found, texts = extractor(data, mime)
+        _log_warnings(caught)
     except (NotThisFormat, ExtractionFailed) as exc:
         # Only a format's own signature makes a parse failure a broken file; after a weaker
         # guess (a byte-order mark, a frame-sync pattern, a loose magic number) it only means
@@ -76,12 +83,22 @@ def _extract_as(mime: str, data: bytes, size: int, options: ExtractOptions) -> E
         else:
             found, error = {}, f"not a valid {mime}: {exc}"
     except MemoryError:
-        found, error = {}, "out of memory while parsing"
+        found, error, failure = {}, "out of memory while parsing", "out_of_memory"
     except Exception as exc:  # any parser bug or hostile input ends here, not in the service
         found, error = {}, f"parser error: {type(exc).__name__}: {exc}"
     metadata |= {key: value for key, value in found.items() if key not in metadata}
     chunks = chunk_text(clean_text("\n\n".join(texts)), options.chunk_chars, options.overlap_chars)
-    return Extraction(mime, json_safe(metadata), chunks, error)
+    return Extraction(mime, json_safe(metadata), chunks, error, failure if error else None)
+
+
+def _log_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """A parser's warnings (a damaged but readable file) as log lines, the file's path added
+    by the logging context, instead of plain text on stderr."""
+    for warning in caught[:_MAX_WARNINGS]:
+        log.warning(
+            "parser warning",
+            extra={"warning": str(warning.message), "category": warning.category.__name__},
+        )
 
 
 def read_verified(path: Location, expected_sha256: str, max_bytes: int) -> tuple[bytes, int]:

@@ -27,6 +27,7 @@ class MemoryBroker:
         self.dead: list[Message] = []
         self._delayed: dict[asyncio.Task[None], str] = {}
         self._closed = False
+        self.consumers = 0
 
     async def put(self, message: Message, *, timeout_s: float = 10.0) -> None:
         """Accept a message (what a confirmed publish is to RabbitMQ)."""
@@ -74,6 +75,9 @@ class MemoryBroker:
             depths[name] = depths.get(name, 0) + 1
         depths[self.topology.dead_queue] = len(self.dead)
         return depths
+
+    async def work_consumers(self) -> int:
+        return self.consumers
 
     async def drain_dead_letters(
         self,

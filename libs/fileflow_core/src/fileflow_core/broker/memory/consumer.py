@@ -26,6 +26,7 @@ class MemoryConsumer:
     async def start(self, handler: DeliveryHandler) -> None:
         self._handler = handler
         self._dispatcher = asyncio.create_task(self._dispatch(handler), name="memory-consumer")
+        self._broker.consumers += 1
 
     async def pause(self) -> None:
         await self.stop()
@@ -58,6 +59,7 @@ class MemoryConsumer:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
             self._dispatcher = None
+            self._broker.consumers -= 1
 
     async def close(self) -> None:
         """Stop, cancel what is still being handled, and requeue everything unsettled (like a

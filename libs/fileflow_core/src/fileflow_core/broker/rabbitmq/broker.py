@@ -86,6 +86,19 @@ class RabbitBroker:
             raise TransientError(f"cannot read queue depths: {exc!r}") from exc
         return depths
 
+    async def work_consumers(self) -> int:
+        try:
+            channel = await self.connection.channel()
+            try:
+                queue = await channel.declare_queue(self.topology.work_queue, passive=True)
+            finally:
+                await channel.close()
+        except aio_pika.exceptions.ChannelClosed:
+            return 0  # not declared yet: nobody consumes it
+        except BROKER_ERRORS as exc:
+            raise TransientError(f"cannot read the work queue's consumers: {exc!r}") from exc
+        return int(queue.declaration_result.consumer_count or 0)
+
     async def close(self) -> None:
         try:
             async with asyncio.timeout(SETTLE_TIMEOUT_S):

@@ -31,7 +31,7 @@ FROM c
 """
     + PRESENT_ON_CONFLICT
     + """
-RETURNING id
+RETURNING status
 """
 )
 
@@ -75,7 +75,7 @@ JOIN contents c ON c.sha256 = v.sha256
 """
     + PRESENT_ON_CONFLICT
     + """
-RETURNING root_id, path_bytes
+RETURNING root_id, path_bytes, status
 """
 )
 

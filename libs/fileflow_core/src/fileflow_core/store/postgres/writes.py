@@ -42,8 +42,8 @@ class PostgresWrites:
         *,
         attempts: int = 1,
         replace_content: bool = False,
-    ) -> bool:
-        async def work(conn: Conn) -> bool:
+    ) -> str | None:
+        async def work(conn: Conn) -> str | None:
             async with conn.transaction():
                 if content is not None:
                     await self._store_content(conn, content, replace_content)
@@ -62,16 +62,17 @@ class PostgresWrites:
                     observation.source,
                     path_bytes(observation.path),
                 )
-            return written is not None
+            return None if written is None else str(written)
 
         return await self._db.run(work)
 
     async def record_present_many(
         self, writes: Sequence[PresentWrite]
-    ) -> list[bool | ContentMissingError]:
+    ) -> list[str | ContentMissingError | None]:
         """``record_present`` for many files in one transaction of five statements.
 
-        Each file's result is whether its row changed, or ``ContentMissingError`` when it has
+        Each file's result is the status its row took (None: unchanged), or
+        ``ContentMissingError`` when it has
         no content and the store holds none (that file is left out, the others are written).
         The files must name distinct paths. A database refusal raises ``WriteRejectedError``
         for the whole batch: the caller then writes the files one by one to find the culprit.
@@ -79,7 +80,7 @@ class PostgresWrites:
         contents = {w.sha256: w.content for w in writes if w.content is not None}
         replaced = [w.sha256 for w in writes if w.content is not None and w.replace_content]
 
-        async def work(conn: Conn) -> list[bool | ContentMissingError]:
+        async def work(conn: Conn) -> list[str | ContentMissingError | None]:
             async with conn.transaction():
                 if contents:
                     await self._store_contents(conn, list(contents.values()), replaced)
@@ -91,9 +92,9 @@ class PostgresWrites:
                     )
                     present.update(row["sha256"] for row in rows)
                 storable = [w for w in writes if w.sha256 in present]
-                written = await self._upsert_files(conn, storable) if storable else set()
+                written = await self._upsert_files(conn, storable) if storable else {}
             return [
-                (w.observation.root_id, path_bytes(w.observation.path)) in written
+                written.get((w.observation.root_id, path_bytes(w.observation.path)))
                 if w.sha256 in present
                 else ContentMissingError(f"content {w.sha256} is not stored")
                 for w in writes
@@ -131,7 +132,7 @@ class PostgresWrites:
             )
 
     @staticmethod
-    async def _upsert_files(conn: Conn, writes: list[PresentWrite]) -> set[tuple[str, bytes]]:
+    async def _upsert_files(conn: Conn, writes: list[PresentWrite]) -> dict[tuple[str, bytes], str]:
         observations = [w.observation for w in writes]
         rows = await conn.fetch(
             UPSERT_PRESENT_MANY,
@@ -146,7 +147,7 @@ class PostgresWrites:
             [None if o.source is None else orjson.dumps(o.source).decode() for o in observations],
             [path_bytes(o.path) for o in observations],
         )
-        return {(row["root_id"], row["path_bytes"]) for row in rows}
+        return {(row["root_id"], row["path_bytes"]): row["status"] for row in rows}
 
     @staticmethod
     async def _store_content(conn: Conn, content: ContentInfo, replace: bool) -> None:

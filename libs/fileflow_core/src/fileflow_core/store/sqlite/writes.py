@@ -9,7 +9,7 @@ from typing import Any
 
 import aiosqlite
 
-from fileflow_core.errors import ContentMissingError, TransientError
+from fileflow_core.errors import ContentMissingError, WriteRejectedError
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.paths import display_path, path_bytes
 from fileflow_core.store.sqlite.connection import NOW, Database, json_text, timestamp
@@ -34,7 +34,7 @@ WHERE (files.observed_at IS NULL OR files.observed_at <= excluded.observed_at)
        OR files.mtime_ns IS NOT excluded.mtime_ns OR files.inode IS NOT excluded.inode
        OR files.status IS NOT excluded.status OR files.error IS NOT excluded.error
        OR files.deleted IS NOT 0 OR files.source IS NOT excluded.source)
-RETURNING id
+RETURNING status
 """
 
 _UPSERT_CONTENT = f"""
@@ -107,42 +107,44 @@ class SqliteWrites:
         *,
         attempts: int = 1,
         replace_content: bool = False,
-    ) -> bool:
-        params = _observation(
-            observation, sha256=sha256, attempts=attempts, source=json_text(observation.source)
-        )
-        try:
-            async with self._db.transaction() as db:
-                if content is not None:
-                    await self._store_content(db, content, replace_content)
-                elif not await db.execute_fetchall(
-                    "SELECT 1 FROM contents WHERE sha256 = ?", (sha256,)
-                ):
-                    raise ContentMissingError(f"content {sha256} is not stored")
-                written = await db.execute_fetchall(_UPSERT_PRESENT, params)
-        except sqlite3.Error as exc:
-            raise TransientError(f"SQLite rejected the write: {exc!r}") from exc
-        return bool(written)
+    ) -> str | None:
+        write = PresentWrite(observation, sha256, content, attempts, replace_content)
+        (result,) = await self.record_present_many([write])
+        if isinstance(result, ContentMissingError):
+            raise result
+        return result
 
     async def record_present_many(
         self, writes: Sequence[PresentWrite]
-    ) -> list[bool | ContentMissingError]:
-        # One writer, one file: SQLite gains nothing from grouping, so each is its own write.
-        results: list[bool | ContentMissingError] = []
-        for write in writes:
-            try:
-                results.append(
-                    await self.record_present(
-                        write.observation,
-                        write.content,
-                        write.sha256,
-                        attempts=write.attempts,
-                        replace_content=write.replace_content,
-                    )
-                )
-            except ContentMissingError as exc:
-                results.append(exc)
+    ) -> list[str | ContentMissingError | None]:
+        """Every file in one transaction: SQLite takes one writer at a time, and each commit
+        is a fixed cost that a batch shares."""
+        results: list[str | ContentMissingError | None] = []
+        try:
+            async with self._db.transaction() as db:
+                for write in writes:
+                    results.append(await self._write_present(db, write))
+        except sqlite3.Error as exc:
+            raise WriteRejectedError(f"SQLite rejected the write: {exc!r}") from exc
         return results
+
+    async def _write_present(
+        self, db: aiosqlite.Connection, write: PresentWrite
+    ) -> str | ContentMissingError | None:
+        if write.content is not None:
+            await self._store_content(db, write.content, write.replace_content)
+        elif not await db.execute_fetchall(
+            "SELECT 1 FROM contents WHERE sha256 = ?", (write.sha256,)
+        ):
+            return ContentMissingError(f"content {write.sha256} is not stored")
+        params = _observation(
+            write.observation,
+            sha256=write.sha256,
+            attempts=write.attempts,
+            source=json_text(write.observation.source),
+        )
+        written = list(await db.execute_fetchall(_UPSERT_PRESENT, params))
+        return str(written[0][0]) if written else None
 
     @staticmethod
     async def _store_content(db: aiosqlite.Connection, content: ContentInfo, replace: bool) -> None:
