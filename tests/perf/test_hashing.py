@@ -6,12 +6,12 @@ import asyncio
 import hashlib
 import os
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import uvloop
 
+from fileflow_core.beneath import Location
 from ingestor.read import read_and_hash
 from tests.perf.figures import report
 
@@ -42,7 +42,7 @@ def test_large_file_hashing_vs_hashlib(benchmark: Any, tmp_path: Path) -> None:
         large_reads = asyncio.Semaphore(4)
         started = time.perf_counter()
         for path in paths:
-            await read_and_hash(partial(Path, path), 1 << 20, large_reads)
+            await read_and_hash(Location("lib", str(path.parent), path.name), 1 << 20, large_reads)
         return time.perf_counter() - started
 
     baseline = plain()
