@@ -90,7 +90,7 @@ async def fileflow_drain(
         figures = await drain_rate(
             db.completed_count, count, [ingestor.process.pid for ingestor in ingestors]
         )
-    await db.fetch("TRUNCATE files, contents, chunks")  # the next run starts empty
+    await reset(settings)
     return figures
 
 
