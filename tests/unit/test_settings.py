@@ -125,6 +125,44 @@ def test_overrides_win_and_are_validated() -> None:
         load_settings(concurrency=-1)
 
 
-def test_unknown_env_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FILEFLOW_NOT_A_SETTING", "x")
+def test_a_deployments_own_variables_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "FILEFLOW_NOT_A_SETTING",
+        "FILEFLOW_LIBRARY",
+        "FILEFLOW_DB_APP_PASSWORD",
+        "FILEFLOW_TEST_AMQP_URL",
+        "FILEFLOW_PERF_FILES",
+    ):
+        monkeypatch.setenv(name, "x")
     assert isinstance(load_settings(), Settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("FILEFLOW_CONCURENCY", "FILEFLOW_CONCURRENCY"),
+        ("FILEFLOW_MAX_ATEMPTS", "FILEFLOW_MAX_ATTEMPTS"),
+        ("FILEFLOW_ROOT", "FILEFLOW_ROOTS"),
+        ("fileflow_loglevel", "FILEFLOW_LOG_LEVEL"),
+        ("FILEFLOW_DATABSE_URL", "FILEFLOW_DATABASE_URL"),
+    ],
+)
+def test_a_misspelt_setting_stops_with_the_name_meant(
+    monkeypatch: pytest.MonkeyPatch, variable: str, meant: str
+) -> None:
+    monkeypatch.setenv(variable, "3")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert str(raised.value).startswith(f"{variable} is not a setting")
+    assert f"did you mean {meant}?" in str(raised.value)
+
+
+def test_a_config_file_key_that_is_not_a_setting_stops(tmp_path: Path) -> None:
+    config = tmp_path / "fileflow.toml"
+    config.write_text('concurency = 5\nfoo = 1\n[[roots]]\nid = "a"\npath = "/srv/a"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config)
+    assert "'concurency' is not a setting: did you mean 'concurrency'?" in str(raised.value)
+    assert "'foo' is not a setting" in str(raised.value)
+    config.write_text('concurrency = 5\n[[roots]]\nid = "a"\npath = "/srv/a"\n')
+    assert load_settings(config).concurrency == 5

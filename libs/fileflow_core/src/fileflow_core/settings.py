@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +29,7 @@ from pydantic_settings import (
 
 from fileflow_core.errors import ConfigError
 from fileflow_core.ids import ROOT_ID_PATTERN
+from fileflow_core.setting_names import misnamed_variables, unknown_keys
 from fileflow_core.urls import check_server_url
 
 _ROOT_ID_RE = re.compile(ROOT_ID_PATTERN)
@@ -263,11 +265,26 @@ def _settings_class(config_file: Path | None) -> type[Settings]:
     return FileSettings
 
 
+def _check_config_keys(config_file: Path) -> None:
+    try:
+        table = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {config_file}: {exc}") from None
+    unknown = unknown_keys(table, Settings.model_fields)
+    if unknown:
+        raise ConfigError(f"config file {config_file}: " + "; ".join(unknown))
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings (environment, then ``config_file`` if given, then defaults), turning a
     validation error into one line that names the variable."""
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"config file {config_file} does not exist or is not a file")
+    misnamed = misnamed_variables(os.environ, Settings.model_fields)
+    if misnamed:
+        raise ConfigError("; ".join(misnamed))
+    if config_file is not None:
+        _check_config_keys(config_file)
     try:
         return _settings_class(config_file)(**overrides)
     except ValueError as exc:
