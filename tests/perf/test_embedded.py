@@ -7,7 +7,6 @@ Embedded mode is the first thing a new user runs; it should not be the slow way 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 import uvloop
 
 from fileflow_core.settings import SQLITE_FILE_NAME, Settings
+from tests.integration.test_embedded_run import bare_env
 from tests.perf.conftest import PERF_FILES
 from tests.perf.figures import report
 from tests.perf.procstats import tree_stats
@@ -30,16 +30,7 @@ POLL_S = 0.05
 
 def embedded_env(work: Path) -> dict[str, str]:
     """No server URL: the embedded backends, as on a bare machine."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEFLOW_")}
-    env.update(
-        FILEFLOW_DATA_DIR=str(work / "data"),
-        FILEFLOW_STATE_DIR=str(work / "state"),
-        FILEFLOW_SETTLE_S="0.3",
-        FILEFLOW_WATCHER_HTTP_PORT="0",
-        FILEFLOW_INGESTOR_HTTP_PORT="0",
-        FILEFLOW_LOG_LEVEL="WARNING",
-    )
-    return env
+    return bare_env(work) | {"FILEFLOW_SETTLE_S": "0.3"}
 
 
 def completed(database: Path) -> int:
