@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -105,7 +106,14 @@ class Node:
         )
 
     def await_startup(self) -> None:
-        self.ctl("await_startup", "--timeout", str(START_TIMEOUT_S), timeout_s=START_TIMEOUT_S + 10)
+        """Until the node wrote its pid file and its application runs."""
+        self.ctl(
+            "wait",
+            str(self.home / "pid"),
+            "--timeout",
+            str(START_TIMEOUT_S),
+            timeout_s=START_TIMEOUT_S + 10,
+        )
 
     def kill(self) -> None:
         """SIGKILL, as a machine that dies: no goodbye to its peers or clients."""
@@ -147,6 +155,10 @@ def start_cluster() -> list[Node]:
         raise NodesUnavailable(f"{SBIN}/rabbitmq-server missing: apt-get install rabbitmq-server")
     kill_all()
     BASE.mkdir(parents=True)
+    # Written before the nodes start: three nodes creating it at once could read it half done.
+    cookie = BASE / ".erlang.cookie"
+    cookie.write_text(secrets.token_hex(20).upper())
+    cookie.chmod(0o400)
     (BASE / "enabled_plugins").write_text("[].\n")  # no management port to clash with 15672
     (BASE / "rabbitmq-env.conf").write_text("")
     cluster = nodes()
@@ -166,6 +178,7 @@ def start_cluster() -> list[Node]:
 
 
 def restart(node: Node) -> None:
+    (node.home / "pid").unlink(missing_ok=True)  # the killed node's, or ``wait`` reads it
     node.launch()
     node.await_startup()
 
@@ -184,5 +197,6 @@ def queue_leader(cluster: list[Node], queue: str) -> Node:
 
 
 def connections_on(node: Node) -> int:
-    listed = node.ctl("list_connections", "node", "--quiet", "--no-table-headers")
-    return sum(1 for line in listed.splitlines() if line.strip() == node.nodename)
+    """Client connections ``node`` holds (each node listens on a port of its own)."""
+    listed = node.ctl("list_connections", "port", "--quiet", "--no-table-headers")
+    return sum(1 for line in listed.splitlines() if line.strip() == str(node.amqp_port))

@@ -9,8 +9,10 @@ import asyncio
 import contextlib
 import os
 import time
+from math import nan as NAN
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from fileflow_core.broker.topology import Topology
@@ -44,19 +46,26 @@ async def write_files(root: Path, count: int, rate: int) -> None:
             await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
 
 
-async def consumed(ingestors: list[Service]) -> float:
-    total = 0.0
+async def consumed(ingestors: list[Service]) -> list[float]:
+    """Messages each ingestor has received so far (NaN for one that does not answer)."""
+    counts = []
     for ingestor in ingestors:
-        with contextlib.suppress(Exception):
-            total += (await ingestor.metrics()).get(
-                "fileflow_ingestor_messages_total{outcome=consumed}", 0.0
-            )
-    return total
+        try:
+            metrics = await ingestor.metrics()
+        except (aiohttp.ClientError, TimeoutError):
+            metrics = {}
+        counts.append(metrics.get("fileflow_ingestor_messages_total{outcome=consumed}", NAN))
+    return counts
+
+
+def moved(log: Path) -> bool:
+    """Whether the service of ``log`` lost its node and went to the next (its own line)."""
+    return "RabbitMQ connection lost; trying" in log.read_text()
 
 
 async def kill_and_measure(node: Node, services: list[Service], ingestors: list[Service]) -> float:
-    """SIGKILL ``node``; seconds until every service is ready again and the broker delivers
-    to the ingestors again."""
+    """SIGKILL ``node``; seconds until every service is ready again and every ingestor receives
+    deliveries again."""
     killed = time.monotonic()
     await asyncio.to_thread(node.kill)
     await asyncio.sleep(NOTICE_S)
@@ -68,7 +77,7 @@ async def kill_and_measure(node: Node, services: list[Service], ingestors: list[
     before = await consumed(ingestors)
     await wait_until(
         lambda: consumed(ingestors),
-        lambda n: n > before,
+        lambda now: all(n > b for n, b in zip(now, before, strict=True)),
         timeout_s=RESUME_TIMEOUT_S,
         interval_s=0.1,
         what="deliveries again",
@@ -114,6 +123,7 @@ async def test_nodes_killed_mid_import_lose_nothing(
             leader = await asyncio.to_thread(queue_leader, cluster, settings.queue_name)
             seconds = await kill_and_measure(leader, services, ingestors)
             kills.append((f"{leader.nodename} (the queue's leader)", seconds))
+            assert moved(tmp_path / f"ingestor{cluster.index(leader)}.log")
             await asyncio.to_thread(restart, leader)
 
             await wait_until(completed, lambda n: n >= FILES * 0.5, timeout_s=DRAIN_TIMEOUT_S)
@@ -122,6 +132,7 @@ async def test_nodes_killed_mid_import_lose_nothing(
             assert await asyncio.to_thread(connections_on, target) > 0
             seconds = await kill_and_measure(target, services, ingestors)
             kills.append((f"{target.nodename} (an ingestor's node)", seconds))
+            assert moved(tmp_path / f"ingestor{cluster.index(target)}.log")
             await asyncio.to_thread(restart, target)
             await writing
         finally:

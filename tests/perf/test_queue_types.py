@@ -1,6 +1,6 @@
 """Benchmark 9: the quorum queue beside the classic one, in one run on the shared node.
 
-Each queue type gets a queue of its own (deleted afterwards) and an empty database: the same
+Each queue type gets a queue and a database of its own (both deleted afterwards): the same
 files imported end to end (watcher and one ingestor), then drained from a queue that already
 holds them all (one ingestor). A quorum queue writes every message to its Raft log and
 confirms it once a majority has it; on one node that majority is the node itself."""
@@ -16,7 +16,7 @@ import uvloop
 
 from fileflow_core.broker.topology import QueueType
 from fileflow_core.settings import Settings
-from tests.isolation import own_queue
+from tests.isolation import own_database, own_queue
 from tests.perf.conftest import PERF_FILES
 from tests.perf.figures import report
 from tests.perf.test_bulk_import import import_and_measure
@@ -27,9 +27,11 @@ from tests.pipeline import Db
 async def one_type(
     settings: Settings, root: Path, count: int, queue_type: QueueType
 ) -> dict[str, Any]:
-    db = Db(settings.database_url)
-    async with own_queue() as queue:
-        typed = settings.model_copy(update={"queue_name": queue, "queue_type": queue_type})
+    async with own_queue() as queue, own_database() as database_url:
+        typed = settings.model_copy(
+            update={"queue_name": queue, "queue_type": queue_type, "database_url": database_url}
+        )
+        db = Db(database_url)
         folder = root / queue_type
         end_to_end = await import_and_measure(typed, folder, count, 1, run=f"e2e-{queue_type}")
         await db.fetch("TRUNCATE files, contents, chunks")
