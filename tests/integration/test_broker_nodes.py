@@ -4,6 +4,7 @@ type refused in one line) and a list of node URLs (a lost node left for the next
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +28,13 @@ PREFETCH = 10
 
 def node_url(port: int) -> str:
     return urlunsplit(urlsplit(AMQP_URL)._replace(netloc=f"guest:guest@127.0.0.1:{port}"))
+
+
+def message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except AttributeError:  # an aio-pika object whose repr fails once it is torn down
+        return str(record.msg)
 
 
 async def open_broker(queue: str, queue_type: QueueType, urls: list[str]) -> RabbitBroker:
@@ -90,8 +98,9 @@ async def test_the_first_node_that_answers_is_taken(queue_name: str) -> None:
 
 
 async def test_a_lost_node_is_left_for_the_next_and_nothing_is_lost(
-    settings: Settings, root_dir: Path
+    settings: Settings, root_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     async with tcp_proxy("127.0.0.1", 5672) as first, tcp_proxy("127.0.0.1", 5672) as second:
         nodes = f"{node_url(first.port)}, {node_url(second.port)}"
         settings = settings.model_copy(update={"amqp_url": nodes, "queue_type": "quorum"})
@@ -109,3 +118,6 @@ async def test_a_lost_node_is_left_for_the_next_and_nothing_is_lost(
                 await wait_until(broker.connected, bool, timeout_s=15, what="the next node")
                 assert broker.connection.url.port == second.port
                 await wait_until(flow.db.completed_count, lambda n: n == 200, timeout_s=60)
+    said = [message(record) for record in caplog.records]
+    assert any(f"trying amqp://guest:***@127.0.0.1:{second.port}/" in line for line in said)
+    assert not [line for line in said if "guest:guest" in line]
