@@ -18,6 +18,7 @@ from fileflow_core.ports import Delivery
 from fileflow_core.settings import Settings
 from tests import pipeline
 from tests.proxy import tcp_proxy
+from tests.services import service, service_env
 from tests.support import AMQP_URL, free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -121,3 +122,22 @@ async def test_a_lost_node_is_left_for_the_next_and_nothing_is_lost(
     said = [message(record) for record in caplog.records]
     assert any(f"trying amqp://guest:***@127.0.0.1:{second.port}/" in line for line in said)
     assert not [line for line in said if "guest:guest" in line]
+
+
+@pytest.mark.parametrize("command", ["ingest", "watch"])
+async def test_a_service_on_a_queue_of_the_other_type_exits_2_with_one_line(
+    settings: Settings, root_dir: Path, tmp_path: Path, command: str
+) -> None:
+    classic = await open_broker(settings.queue_name, "classic", [AMQP_URL])
+    try:
+        await classic.publisher(window=1, timeout_s=5)
+    finally:
+        await classic.close()
+    env = service_env(settings, root_dir, FILEFLOW_QUEUE_TYPE="quorum")
+    log = tmp_path / f"{command}.log"
+    async with service(command, env, log=log, wait_ready=False) as running:
+        code = await asyncio.wait_for(running.process.wait(), 60)
+    last = log.read_text().strip().splitlines()[-1]
+    assert code == 2, last
+    assert last.startswith(f"fileflow: error: queue {settings.queue_name}.dead exists"), last
+    assert "Switch from classic to quorum queues" in last
