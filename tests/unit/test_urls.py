@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fileflow_core import adapters
+from fileflow_core.settings import Settings
 from fileflow_core.store.urls import database_name, describe, with_database
 from fileflow_core.urls import check_server_url, hosts, redact_list, split_url_list
 
@@ -64,3 +66,16 @@ def test_a_single_host_url_is_checked_as_before() -> None:
     assert describe("postgresql://127.0.0.1:5432/fileflow") == "127.0.0.1:5432/fileflow"
     with pytest.raises(ValueError, match="not a valid URL"):
         check_server_url("postgresql://h:x/db", PG)
+
+
+def test_the_first_line_names_every_node_without_a_password() -> None:
+    settings = Settings(
+        amqp_url="amqp://u:one@n1:5672/,amqp://u:two@n2:5672/",
+        queue_type="quorum",
+        database_url="postgresql://app:pw@h1:5432,h2:5432/db?target_session_attrs=read-write",
+    )
+    line = adapters.describe(settings)
+    assert "PostgreSQL at h1:5432,h2:5432/db;" in line
+    assert "RabbitMQ at amqp://u:***@n1:5672/,amqp://u:***@n2:5672/" in line
+    assert "queue fileflow.events (quorum)" in line
+    assert "one" not in line and "two" not in line and "pw" not in line
