@@ -81,11 +81,15 @@ def make_settings(root_dir: Path, tmp_path: Path, **servers: Any) -> Settings:
     )
 
 
-@pytest.fixture(params=["embedded", "real"])
+@pytest.fixture(params=["embedded", "real", "quorum"])
 def flow_settings(
     request: pytest.FixtureRequest, root_dir: Path, tmp_path: Path
 ) -> tuple[Kind, Settings]:
-    """Each adapter set with its settings; the real one needs the servers."""
+    """Each adapter set with its settings; the real one needs the servers, and runs once more
+    on quorum queues (``FILEFLOW_QUEUE_TYPE=quorum``), whose topology differs."""
+    if request.param == "quorum":
+        settings: Settings = request.getfixturevalue("settings")
+        return "real", settings.model_copy(update={"queue_type": "quorum"})
     kind: Kind = request.param
     if kind == "real":
         return kind, request.getfixturevalue("settings")

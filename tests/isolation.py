@@ -65,6 +65,7 @@ def derived_queues(name: str) -> list[str]:
         name,
         topology.dead_queue,
         topology.hold_queue,
+        f"{name}.urgent",
         *(f"{name}.retry.{ms}ms" for ms in sorted(delays)),
     ]
 

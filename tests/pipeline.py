@@ -228,7 +228,7 @@ class Flow:
         connection = await aio_pika.connect(self.settings.amqp_url, timeout=CONNECT_TIMEOUT_S)
         try:
             channel = await connection.channel()
-            dead = await channel.declare_queue(f"{self.settings.queue_name}.dead", durable=True)
+            dead = await channel.declare_queue(f"{self.settings.queue_name}.dead", passive=True)
             while (message := await dead.get(fail=False, no_ack=True)) is not None:
                 letters.append((str((message.headers or {}).get(ERROR_HEADER)), message.body))
         finally:

@@ -44,6 +44,7 @@ def service_env(settings: Settings, root: Path, **extra: str) -> dict[str, str]:
         FILEFLOW_REDIS_URL=settings.redis_url,
         FILEFLOW_DATABASE_URL=settings.database_url,
         FILEFLOW_QUEUE_NAME=settings.queue_name,
+        FILEFLOW_QUEUE_TYPE=settings.queue_type,
         FILEFLOW_REDIS_KEY_PREFIX=settings.redis_key_prefix,
         FILEFLOW_STATE_DIR=str(settings.state_dir),
         FILEFLOW_ROOTS=f"lib={root}",

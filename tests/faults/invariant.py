@@ -50,8 +50,8 @@ class Verdict:
         )
 
 
-async def queue_depths(queue: str, names: list[str]) -> dict[str, int]:
-    connection = await aio_pika.connect(AMQP_URL, timeout=CONNECT_TIMEOUT_S)
+async def queue_depths(queue: str, names: list[str], *, url: str = AMQP_URL) -> dict[str, int]:
+    connection = await aio_pika.connect(url, timeout=CONNECT_TIMEOUT_S)
     depths = {}
     try:
         for name in [queue, *names]:
@@ -68,7 +68,9 @@ async def queue_depths(queue: str, names: list[str]) -> dict[str, int]:
     return depths
 
 
-async def check(db: Db, root: Path, root_id: str, queue: str, retry_queues: list[str]) -> Verdict:
+async def check(
+    db: Db, root: Path, root_id: str, queue: str, retry_queues: list[str], *, url: str = AMQP_URL
+) -> Verdict:
     disk = files_on_disk(root)
     rows = await db.fetch(
         "SELECT path_bytes, content_sha256, status FROM files WHERE root_id = $1 AND NOT deleted",
@@ -85,5 +87,5 @@ async def check(db: Db, root: Path, root_id: str, queue: str, retry_queues: list
         p for p, sha in disk.items() if p in stored and stored[p]["content_sha256"] != sha
     )
     verdict.extra = sorted(p for p in stored if p not in disk)
-    verdict.queues = await queue_depths(queue, [*retry_queues, f"{queue}.dead"])
+    verdict.queues = await queue_depths(queue, [*retry_queues, f"{queue}.dead"], url=url)
     return verdict

@@ -16,7 +16,7 @@ import aio_pika
 import pytest
 
 from fileflow_core.broker.rabbitmq import declare_topology
-from fileflow_core.broker.topology import Topology
+from fileflow_core.broker.topology import QueueType, Topology
 from fileflow_core.messages import FileEvent, Operation, encode_event
 from fileflow_core.metrics import INGESTOR as REGISTRY
 from fileflow_core.models import ContentInfo
@@ -49,11 +49,12 @@ def make_files(root: Path, count: int, prefix: str = "f") -> dict[str, str]:
     return expected
 
 
-async def publish_upserts(queue: str, paths: list[str]) -> None:
+async def publish_upserts(queue: str, paths: list[str], queue_type: QueueType = "classic") -> None:
     connection = await aio_pika.connect_robust(AMQP_URL)
     try:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        await declare_topology(channel, Topology(queue, 10, 0.25))  # type: ignore[arg-type]
+        topology = Topology(queue, 10, 0.25, queue_type=queue_type)
+        await declare_topology(channel, topology)  # type: ignore[arg-type]
         for path in paths:
             body = encode_event(FileEvent.observed("lib", path, Operation.UPSERT))
             await channel.default_exchange.publish(
@@ -74,8 +75,9 @@ async def queue_depth(queue: str) -> int:
         await connection.close()
 
 
+@pytest.mark.parametrize("queue_type", ["classic", "quorum"])
 async def test_database_down_pauses_the_work_without_spending_attempts(
-    settings: Settings, root_dir: Path
+    settings: Settings, root_dir: Path, queue_type: QueueType
 ) -> None:
     await migrate(settings.database_url)
     expected = make_files(root_dir, 40)
@@ -86,13 +88,14 @@ async def test_database_down_pauses_the_work_without_spending_attempts(
                 "database_url": through_proxy(settings.database_url, proxy.port),
                 "max_attempts": 2,
                 "retry_base_delay_s": 0.1,
+                "queue_type": queue_type,
             }
         )
         async with pipeline.ingestor(flaky):
             retried = metric("fileflow_ingestor_messages_total", outcome="retried")
             requeued = metric("fileflow_ingestor_messages_total", outcome="requeued")
             proxy.cut()
-            await publish_upserts(settings.queue_name, sorted(expected))
+            await publish_upserts(settings.queue_name, sorted(expected), queue_type)
             await wait_until(
                 lambda: asyncio.sleep(
                     0, metric("fileflow_ingestor_messages_total", outcome="requeued")
@@ -272,18 +275,19 @@ class SlowExtractor:
         pass
 
 
+@pytest.mark.parametrize("queue_type", ["classic", "quorum"])
 async def test_long_work_is_handed_over_before_the_ack_timeout_and_done_once(
-    settings: Settings, root_dir: Path
+    settings: Settings, root_dir: Path, queue_type: QueueType
 ) -> None:
     data = b"a file that takes long to parse\n" * 1000
     (root_dir / "huge.txt").write_bytes(data)
     db = Db(settings.database_url)
     slow = SlowExtractor(3.0)
-    short = settings.model_copy(update={"delivery_renew_s": 1.0})
+    short = settings.model_copy(update={"delivery_renew_s": 1.0, "queue_type": queue_type})
     renewed = metric("fileflow_ingestor_messages_total", outcome="renewed")
     hashed = metric("fileflow_ingestor_hashed_bytes_total")
     async with pipeline.ingestor(short, extractor=slow):
-        await publish_upserts(settings.queue_name, ["huge.txt"])
+        await publish_upserts(settings.queue_name, ["huge.txt"], queue_type)
         await wait_until(db.completed_count, lambda n: n == 1, what="the long file stored")
         await wait_until(
             lambda: queue_depth(settings.queue_name),

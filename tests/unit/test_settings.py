@@ -166,3 +166,49 @@ def test_a_config_file_key_that_is_not_a_setting_stops(tmp_path: Path) -> None:
     assert "'foo' is not a setting" in str(raised.value)
     config.write_text('concurrency = 5\n[[roots]]\nid = "a"\npath = "/srv/a"\n')
     assert load_settings(config).concurrency == 5
+
+
+def test_queue_type_is_classic_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().queue_type == "classic"
+    monkeypatch.setenv("FILEFLOW_QUEUE_TYPE", "quorum")
+    assert load_settings().queue_type == "quorum"
+    monkeypatch.setenv("FILEFLOW_QUEUE_TYPE", "mirrored")
+    with pytest.raises(ConfigError, match="FILEFLOW_QUEUE_TYPE"):
+        load_settings()
+
+
+def test_amqp_url_takes_a_list_of_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "FILEFLOW_AMQP_URL", "amqp://u:pw@n1:5672/, amqp://u:pw@n2:5672/,amqps://u:pw@n3/"
+    )
+    assert load_settings().amqp_urls == [
+        "amqp://u:pw@n1:5672/",
+        "amqp://u:pw@n2:5672/",
+        "amqps://u:pw@n3/",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("amqp://u:pw@n1/,redis://u:pw@n2/", "not a URL starting with amqp://"),
+        ("memory://,memory://", "every URL starts with amqp://"),
+        ("amqp://u:pw@n1/,", "empty entry"),
+        ("amqp://u:pw@n1/,amqp://u:pw@:5672/", "names no host"),
+    ],
+)
+def test_a_bad_list_of_nodes_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, value: str, says: str
+) -> None:
+    monkeypatch.setenv("FILEFLOW_AMQP_URL", value)
+    with pytest.raises(ConfigError, match=says) as caught:
+        load_settings()
+    assert str(caught.value).startswith("invalid setting: FILEFLOW_AMQP_URL")
+    assert "pw" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_database_url_takes_a_multi_host_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "postgresql://app:pw@h1:5432,h2:5432/db?target_session_attrs=read-write"
+    monkeypatch.setenv("FILEFLOW_DATABASE_URL", url)
+    assert load_settings().database_url == url

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fileflow_core.broker.topology import MAX_RETRY_DELAY_S, Topology
-from fileflow_core.messages import MAX_PRIORITY
+from fileflow_core.broker.topology import DELIVERY_LIMIT, MAX_RETRY_DELAY_S, Topology
+from fileflow_core.messages import MAX_PRIORITY, PRIORITY, Operation
 
 
 def test_retry_delays_grow_by_four() -> None:
@@ -56,3 +56,40 @@ def test_arguments_route_to_dead_and_back_to_work() -> None:
     assert retry["x-message-ttl"] == 4000
     assert retry["x-dead-letter-routing-key"] == "q"
     assert retry["x-dead-letter-exchange"] == ""
+
+
+def test_classic_declares_what_it_always_did() -> None:
+    topology = Topology("q", max_attempts=3, retry_base_delay_s=1.0)
+    assert topology.queues == ["q.dead", "q.retry.1000ms", "q.retry.4000ms", "q.hold.30000ms", "q"]
+    assert topology.consumed_queues == ["q"]
+    assert topology.queue_for(PRIORITY[Operation.DELETE]) == "q"
+    assert topology.arguments("q.dead") == {}
+    assert all("x-queue-type" not in topology.arguments(name) for name in topology.queues)
+
+
+def test_quorum_sends_deletions_to_an_urgent_queue_consumed_first() -> None:
+    topology = Topology("q", max_attempts=3, retry_base_delay_s=1.0, queue_type="quorum")
+    assert topology.consumed_queues == ["q.urgent", "q"]
+    assert topology.queue_for(PRIORITY[Operation.DELETE]) == "q.urgent"
+    assert topology.queue_for(PRIORITY[Operation.UPSERT]) == "q"
+    assert topology.queues[-2:] == ["q", "q.urgent"]
+
+
+def test_quorum_arguments_keep_retries_and_dead_letters() -> None:
+    topology = Topology("q", max_attempts=3, retry_base_delay_s=1.0, queue_type="quorum")
+    for name in topology.queues:
+        arguments = topology.arguments(name)
+        assert arguments["x-queue-type"] == "quorum"
+        assert "x-max-priority" not in arguments  # quorum queues refuse it
+        if "x-dead-letter-exchange" in arguments:
+            # at-least-once dead-lettering is refused without reject-publish
+            assert arguments["x-dead-letter-strategy"] == "at-least-once"
+            assert arguments["x-overflow"] == "reject-publish"
+    for work in ("q", "q.urgent"):
+        assert topology.arguments(work)["x-dead-letter-routing-key"] == "q.dead"
+        assert topology.arguments(work)["x-delivery-limit"] == DELIVERY_LIMIT
+    retry = topology.arguments("q.retry.4000ms")
+    assert retry["x-message-ttl"] == 4000
+    assert retry["x-dead-letter-routing-key"] == "q"
+    assert topology.arguments("q.hold.30000ms")["x-message-ttl"] == 30000
+    assert topology.arguments("q.dead") == {"x-queue-type": "quorum"}

@@ -20,7 +20,7 @@ from fileflow_core.errors import ConfigError
 from fileflow_core.ports import Broker, Cache, DocumentStore
 from fileflow_core.settings import Settings
 from fileflow_core.store.urls import describe as describe_postgres
-from fileflow_core.urls import redact
+from fileflow_core.urls import redact, redact_list
 
 T = TypeVar("T")
 
@@ -43,6 +43,7 @@ def topology_for(settings: Settings) -> Topology:
         settings.max_attempts,
         settings.retry_base_delay_s,
         settings.hold_delay_s,
+        queue_type=settings.queue_type,
     )
 
 
@@ -59,7 +60,7 @@ async def _rabbitmq(url: str, settings: Settings, name: str) -> Broker:
     from fileflow_core.broker.rabbitmq import RabbitBroker
 
     return await RabbitBroker.open(
-        url, topology_for(settings), name=name, timeout_s=settings.connect_timeout_s
+        settings.amqp_urls, topology_for(settings), name=name, timeout_s=settings.connect_timeout_s
     )
 
 
@@ -69,9 +70,14 @@ async def _memory_broker(url: str, settings: Settings, name: str) -> Broker:
     return MemoryBroker(topology_for(settings), capacity=settings.embedded_queue_capacity)
 
 
+def _describe_rabbitmq(url: str, settings: Settings) -> str:
+    kind = "" if settings.queue_type == "classic" else f" ({settings.queue_type})"
+    return f"RabbitMQ at {redact_list(url)}, queue {settings.queue_name}{kind}"
+
+
 BROKERS: dict[str, Adapter[Broker]] = {
-    "amqp": Adapter(_rabbitmq, lambda url, s: f"RabbitMQ at {redact(url)}, queue {s.queue_name}"),
-    "amqps": Adapter(_rabbitmq, lambda url, s: f"RabbitMQ at {redact(url)}, queue {s.queue_name}"),
+    "amqp": Adapter(_rabbitmq, _describe_rabbitmq),
+    "amqps": Adapter(_rabbitmq, _describe_rabbitmq),
     "memory": Adapter(_memory_broker, lambda url, s: "an in-process queue"),
 }
 
@@ -135,7 +141,9 @@ def _row(table: dict[str, Adapter[T]], url: str, variable: str) -> Adapter[T]:
     adapter = table.get(scheme_of(url))
     if adapter is None:
         schemes = ", ".join(f"{scheme}://" for scheme in sorted(table))
-        raise ConfigError(f"{variable}: {redact(url)} names no backend fileflow has ({schemes})")
+        raise ConfigError(
+            f"{variable}: {redact_list(url)} names no backend fileflow has ({schemes})"
+        )
     return adapter
 
 

@@ -30,7 +30,7 @@ from pydantic_settings import (
 from fileflow_core.errors import ConfigError
 from fileflow_core.ids import ROOT_ID_PATTERN
 from fileflow_core.setting_names import misnamed_variables, unknown_keys
-from fileflow_core.urls import check_server_url
+from fileflow_core.urls import check_server_url, redact_list, split_url_list
 
 _ROOT_ID_RE = re.compile(ROOT_ID_PATTERN)
 
@@ -108,6 +108,20 @@ def parse_roots(value: str) -> list[RootConfig]:
     return roots
 
 
+def _broker_urls(value: str, schemes: tuple[str, ...]) -> str:
+    """One broker URL, or a comma-separated list of a RabbitMQ cluster's nodes."""
+    urls = split_url_list(value)
+    for url in urls:
+        scheme = url.partition("://")[0]
+        check_server_url(url, schemes, host_required=scheme not in _HOSTLESS)
+    if len(urls) > 1 and any(not url.startswith(("amqp://", "amqps://")) for url in urls):
+        raise ValueError(
+            f"{redact_list(value)}: a list names the nodes of one RabbitMQ cluster, "
+            "so every URL starts with amqp:// or amqps://"
+        )
+    return value
+
+
 class Settings(BaseSettings):
     """Everything both services need to know; defaults work on a developer machine."""
 
@@ -117,6 +131,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_url: str = "postgresql://127.0.0.1:5432/fileflow"
     queue_name: str = Field(default="fileflow.events", pattern=r"^[A-Za-z0-9_.:-]{1,200}$")
+    # "quorum" replicates the queues across a RabbitMQ cluster's nodes (see topology.py).
+    queue_type: Literal["classic", "quorum"] = "classic"
     redis_key_prefix: str = "fileflow:"
     roots: Annotated[list[RootConfig], NoDecode] = Field(default_factory=list)
     state_dir: Path = Field(default_factory=_default_state_dir)
@@ -182,6 +198,8 @@ class Settings(BaseSettings):
             "redis_url": adapters.CACHES,
             "database_url": adapters.STORES,
         }[str(info.field_name)]  # type: ignore[assignment]
+        if info.field_name == "amqp_url":
+            return _broker_urls(value, tuple(table))
         scheme = value.partition("://")[0]
         return check_server_url(value, tuple(table), host_required=scheme not in _HOSTLESS)
 
@@ -206,6 +224,11 @@ class Settings(BaseSettings):
                 "FILEFLOW_CHUNK_OVERLAP_CHARS must be smaller than FILEFLOW_CHUNK_CHARS"
             )
         return self
+
+    @property
+    def amqp_urls(self) -> list[str]:
+        """The broker's nodes, in the order they are tried."""
+        return split_url_list(self.amqp_url)
 
     @property
     def effective_prefetch(self) -> int:

@@ -56,19 +56,58 @@ def check_server_url(value: str, schemes: tuple[str, ...], *, host_required: boo
     shown = redact(value)
     try:
         parts = urlsplit(value)
-        port = parts.port
+        # urlsplit reads one host only: a multi-host DSN's hosts are checked one by one.
+        ports = [port for _, port in hosts(value)] if "," in parts.netloc else [parts.port]
     except ValueError as exc:
+        if str(exc).startswith(shown):
+            raise
         raise ValueError(f"{shown} is not a valid URL ({exc})") from None
+    if "," in parts.netloc and not all(host for host, _ in hosts(value)):
+        raise ValueError(f"{shown} has an empty entry in its list of hosts")
     expected = " or ".join(f"{scheme}://" for scheme in schemes)
     if parts.scheme not in schemes or not value.startswith(f"{parts.scheme}://"):
         raise ValueError(f"{shown} is not a URL starting with {expected}")
     if host_required and not _has_host(parts):
         raise ValueError(f"{shown} names no host")
-    if port == 0:
+    if 0 in ports:
         raise ValueError(f"{shown} has port 0")
     return value
 
 
+def split_url_list(value: str) -> list[str]:
+    """``a,b,c`` → its URLs (spaces around them dropped); ``ValueError`` for an empty entry."""
+    urls = [part.strip() for part in value.split(",")]
+    if not all(urls):
+        raise ValueError(f"{redact_list(value)} has an empty entry; separate URLs with one comma")
+    return urls
+
+
+def redact_list(value: str) -> str:
+    """A comma-separated list of URLs for a message, each one's password hidden."""
+    return ",".join(redact(part.strip()) for part in value.split(","))
+
+
+def hosts(url: str) -> list[tuple[str, int | None]]:
+    """The (host, port) pairs a URL names: one, or several for a multi-host DSN such as
+    PostgreSQL's ``postgresql://h1:5432,h2:5432/db``. ``ValueError`` for a port that is not a
+    number from 1 to 65535."""
+    hostinfo = urlsplit(url).netloc.rpartition("@")[2]
+    return [_host_port(item, url) for item in hostinfo.split(",")] if hostinfo else []
+
+
+def _host_port(item: str, url: str) -> tuple[str, int | None]:
+    if item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = item.partition(":")
+    if not port:
+        return host, None
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{redact(url)} has an invalid port {port!r}")
+    return host, int(port)
+
+
 def _has_host(parts: SplitResult) -> bool:
     # PostgreSQL also takes its host from the query: postgresql:///db?host=/run/postgresql
-    return bool(parts.hostname) or "host=" in parts.query
+    return bool(parts.hostname) or "host=" in parts.query or "," in parts.netloc

@@ -18,12 +18,12 @@ QUEUE_POLL_S = 10.0
 
 
 def depths_by_kind(topology: Topology, depths: dict[str, int]) -> dict[str, int]:
-    """Per-queue depths summed into the gauge's kinds: work, retry (every backoff step),
-    hold and dead."""
+    """Per-queue depths summed into the gauge's kinds: work (the urgent queue of a quorum
+    topology included), retry (every backoff step), hold and dead."""
     kinds = dict.fromkeys(metrics.QUEUES, 0)
     retry = {name for name, _ in topology.retry_queues}
     for name, depth in depths.items():
-        if name == topology.work_queue:
+        if name in topology.consumed_queues:
             kinds["work"] += depth
         elif name == topology.dead_queue:
             kinds["dead"] += depth

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+from fileflow_core.urls import hosts
+
 
 def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/") or "postgres"
@@ -16,5 +18,7 @@ def with_database(url: str, name: str) -> str:
 
 
 def describe(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}/{database_name(url)}"
+    """``host:port/db``, or ``h1:5432,h2:5432/db`` for a multi-host DSN; never credentials."""
+    named = hosts(url) or [("", None)]
+    where = ",".join(f"{host or 'localhost'}:{port or 5432}" for host, port in named)
+    return f"{where}/{database_name(url)}"

@@ -36,9 +36,10 @@ class RabbitBroker:
 
     @classmethod
     async def open(
-        cls, url: str, topology: Topology, *, name: str, timeout_s: float
+        cls, urls: list[str], topology: Topology, *, name: str, timeout_s: float
     ) -> RabbitBroker:
-        return cls(await connect(url, name=name, timeout_s=timeout_s), topology)
+        """Connect to the first node of ``urls`` that answers (one URL, or a cluster's)."""
+        return cls(await connect(urls, name=name, timeout_s=timeout_s), topology)
 
     async def publisher(
         self, *, window: int, timeout_s: float, batch_events: int = 1
@@ -61,13 +62,8 @@ class RabbitBroker:
         return not self.connection.is_closed and self.connection.connected.is_set()
 
     async def queue_depths(self) -> dict[str, int]:
-        """Messages waiting in the work, retry and dead-letter queues."""
-        names = [
-            self.topology.work_queue,
-            *(name for name, _ in self.topology.retry_queues),
-            self.topology.hold_queue,
-            self.topology.dead_queue,
-        ]
+        """Messages waiting in the work, urgent, retry, hold and dead-letter queues."""
+        names = self.topology.queues
         depths: dict[str, int] = {}
         try:
             channel = await self.connection.channel()
@@ -119,7 +115,10 @@ class RabbitBroker:
         try:
             channel = await self.connection.channel()
             try:
-                queue = await channel.declare_queue(self.topology.dead_queue, durable=True)
+                dead = self.topology.dead_queue
+                queue = await channel.declare_queue(
+                    dead, durable=True, arguments=self.topology.arguments(dead)
+                )
                 held: list[AbstractIncomingMessage] = []
                 for _ in range(int(queue.declaration_result.message_count or 0)):
                     message = await queue.get(no_ack=False, fail=False)

@@ -14,6 +14,7 @@ from aio_pika.abc import (
     AbstractRobustQueue,
 )
 
+from fileflow_core.broker.rabbitmq.failover import FAILOVER_RECONNECT_S, FailoverConnection
 from fileflow_core.broker.topology import (
     Topology,
 )
@@ -36,11 +37,34 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-async def connect(url: str, *, name: str, timeout_s: float) -> AbstractRobustConnection:
-    """Open a robust connection, or raise ``TransientError`` saying what to check."""
+async def connect(urls: list[str], *, name: str, timeout_s: float) -> AbstractRobustConnection:
+    """Open a robust connection to the first node of ``urls`` that answers (later losses move
+    it to the next node), or raise ``TransientError`` saying what to check."""
+    failures: list[str] = []
+    for start, url in enumerate(urls):
+        try:
+            return await _connect_one(urls, start, name=name, timeout_s=timeout_s)
+        except TransientError as exc:
+            failures.append(str(exc))
+            log.warning("RabbitMQ node unreachable", extra={"node": redact(url)})
+    raise TransientError("; ".join(failures))
+
+
+async def _connect_one(
+    urls: list[str], start: int, *, name: str, timeout_s: float
+) -> AbstractRobustConnection:
+    url = urls[start]
+    extra: dict[str, Any] = {}
+    if len(urls) > 1:
+        extra = {
+            "connection_class": FailoverConnection,
+            "failover_urls": urls,
+            "failover_start": start,
+            "reconnect_interval": FAILOVER_RECONNECT_S,
+        }
     try:
-        return await aio_pika.connect_robust(
-            url, timeout=timeout_s, client_properties={"connection_name": name}
+        connection: AbstractRobustConnection = await aio_pika.connect_robust(
+            url, timeout=timeout_s, client_properties={"connection_name": name}, **extra
         )
     except aiormq.exceptions.ProbableAuthenticationError as exc:
         raise ConfigError(
@@ -52,17 +76,32 @@ async def connect(url: str, *, name: str, timeout_s: float) -> AbstractRobustCon
             f"cannot connect to RabbitMQ at {redact(url)}: {exc!r}; "
             "is it running? (set FILEFLOW_AMQP_URL)"
         ) from exc
+    return connection
 
 
 async def declare_topology(
     channel: AbstractRobustChannel, topology: Topology
-) -> AbstractRobustQueue:
-    """Declare every queue (idempotent) and return the work queue."""
-    await channel.declare_queue(topology.dead_queue, durable=True)
-    for name, delay_s in [*topology.retry_queues, (topology.hold_queue, topology.hold_delay_s)]:
-        await channel.declare_queue(name, durable=True, arguments=topology.retry_arguments(delay_s))
-    return await channel.declare_queue(
-        topology.work_queue, durable=True, arguments=topology.work_arguments()
+) -> list[AbstractRobustQueue]:
+    """Declare every queue (idempotent) and return the queues to consume, the urgent one
+    first; a queue that exists with other arguments is a ``ConfigError`` saying what to do."""
+    declared: dict[str, AbstractRobustQueue] = {}
+    for name in topology.queues:
+        try:
+            declared[name] = await channel.declare_queue(
+                name, durable=True, arguments=topology.arguments(name)
+            )
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            raise mismatch(name, topology, exc) from exc
+    return [declared[name] for name in topology.consumed_queues]
+
+
+def mismatch(queue: str, topology: Topology, exc: BaseException) -> ConfigError:
+    detail = str(exc.args[0] if exc.args else exc).partition("PRECONDITION_FAILED - ")[2]
+    return ConfigError(
+        f"queue {queue} exists with other arguments than FILEFLOW_QUEUE_TYPE="
+        f"{topology.queue_type} needs ({detail or exc}); drain and delete the old queues "
+        "(docs/operations.md, 'Switch from classic to quorum queues'), or use another "
+        "FILEFLOW_QUEUE_NAME"
     )
 
 

@@ -29,7 +29,11 @@ log = logging.getLogger(__name__)
 
 
 class RabbitConsumer:
-    """Consumes the work queue with manual acks and a prefetch sized to the worker pool."""
+    """Consumes the work queue (and a quorum topology's urgent queue) with manual acks and a
+    prefetch sized to the worker pool.
+
+    The prefetch limit is per consumer: an urgent queue's deletions are delivered at once even
+    while the work queue's consumer holds its full window of a backlog."""
 
     def __init__(
         self, connection: AbstractRobustConnection, topology: Topology, *, prefetch: int
@@ -38,8 +42,8 @@ class RabbitConsumer:
         self._topology = topology
         self._prefetch = prefetch
         self._channel: AbstractRobustChannel | None = None
-        self._queue: AbstractRobustQueue | None = None
-        self._tag: str | None = None
+        self._queues: list[AbstractRobustQueue] = []
+        self._tags: list[str] = []
         self._on_message: Callable[[AbstractIncomingMessage], Awaitable[None]] | None = None
 
     async def start(self, handler: DeliveryHandler) -> None:
@@ -54,36 +58,41 @@ class RabbitConsumer:
         assert isinstance(channel, AbstractRobustChannel)
         await channel.set_qos(prefetch_count=self._prefetch)
         self._channel = channel
-        self._queue = await declare_topology(channel, self._topology)
+        self._queues = await declare_topology(channel, self._topology)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             await handler(RabbitDelivery(message, channel, self._topology))
 
         self._on_message = on_message
-        self._tag = await self._queue.consume(on_message, no_ack=False)
+        await self._consume()
+
+    async def _consume(self) -> None:
+        assert self._on_message is not None
+        for queue in self._queues:
+            self._tags.append(await queue.consume(self._on_message, no_ack=False))
 
     async def pause(self) -> None:
         await self.stop()
 
     async def resume(self) -> None:
-        if self._queue is None or self._on_message is None or self._tag is not None:
+        if not self._queues or self._on_message is None or self._tags:
             return
         try:
-            self._tag = await self._queue.consume(self._on_message, no_ack=False)
+            await self._consume()
         except BROKER_ERRORS as exc:
             raise TransientError(
                 f"cannot consume from {self._topology.work_queue}: {exc!r}"
             ) from exc
 
     async def stop(self) -> None:
-        if self._queue is not None and self._tag is not None:
+        for queue, tag in zip(self._queues, self._tags, strict=False):
             try:
                 # With the broker away, a robust channel waits for it to come back first.
                 async with asyncio.timeout(SETTLE_TIMEOUT_S):
-                    await self._queue.cancel(self._tag)
+                    await queue.cancel(tag)
             except BROKER_ERRORS as exc:
                 log.warning("cancelling the consumer failed: %r", exc)
-            self._tag = None
+        self._tags = []
 
     async def close(self) -> None:
         await self.stop()

@@ -107,8 +107,10 @@ class RabbitDelivery:
     async def requeue(self) -> None:
         if self.settled:
             return
-        if self._batch is not None:
-            await self.forward(self._topology.work_queue, dict(self._message.headers or {}))
+        if self._batch is not None or self._topology.quorum:
+            # A quorum queue counts every nack towards its delivery limit; a fresh copy starts
+            # at 0, so handing work back (a drain, a database outage) never dead-letters it.
+            await self.forward(self._home_queue, dict(self._message.headers or {}))
             return
         try:
             async with asyncio.timeout(SETTLE_TIMEOUT_S):
@@ -124,9 +126,11 @@ class RabbitDelivery:
     async def renew(self) -> None:
         if self.settled:
             return
-        await self.forward(
-            self._topology.work_queue, {ATTEMPT_HEADER: self.attempt, RENEWED_HEADER: True}
-        )
+        await self.forward(self._home_queue, {ATTEMPT_HEADER: self.attempt, RENEWED_HEADER: True})
+
+    @property
+    def _home_queue(self) -> str:
+        return self._topology.queue_for(self._message.priority or 0)
 
     async def forward(self, queue: str, headers: dict[str, Any]) -> None:
         """Publish a copy to ``queue`` (confirmed), then ack this delivery.

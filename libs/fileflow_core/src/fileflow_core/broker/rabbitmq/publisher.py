@@ -70,7 +70,10 @@ class RabbitPublisher:
         message = build_message(encode_events(events), priority=events[0].priority)
         try:
             await self._channel.default_exchange.publish(
-                message, self._topology.work_queue, mandatory=True, timeout=self._timeout_s
+                message,
+                self._topology.queue_for(events[0].priority),
+                mandatory=True,
+                timeout=self._timeout_s,
             )
         except BROKER_ERRORS as exc:
             first = events[0]
