@@ -128,7 +128,7 @@ async def test_work_queue_deleted_under_a_running_consumer(
 
 async def test_unroutable_publish_is_an_error(settings: Settings) -> None:
     topology = Topology(settings.queue_name, 3, 0.2)
-    connection = await connect(AMQP_URL, name="unroutable-test", timeout_s=10)
+    connection = await connect([AMQP_URL], name="unroutable-test", timeout_s=10)
     try:
         publisher = await RabbitPublisher.open(connection, topology, window=10, timeout_s=5)
         channel = await connection.channel()
