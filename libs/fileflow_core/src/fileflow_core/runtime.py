@@ -19,6 +19,15 @@ class Stopped(Exception):
     """A stop was asked for while the service was still starting."""
 
 
+def honour_cancel() -> None:
+    """Raise ``CancelledError`` if this task was asked to stop. A cancel that lands inside a
+    client library (aiormq, asyncpg) can come back as one of its own errors; a loop that
+    survives errors must check here, or the shutdown waiting for it waits for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def until_stopped(stop: asyncio.Event, step: Awaitable[T]) -> T:
     """Await a start-up ``step`` (a connection that may take its whole timeout), unless a stop
     comes first: then the step is cancelled and ``Stopped`` raised."""

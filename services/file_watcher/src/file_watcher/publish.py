@@ -26,6 +26,7 @@ from fileflow_core import metrics
 from fileflow_core.errors import ConfigError, FileflowError
 from fileflow_core.messages import FileEvent, Operation
 from fileflow_core.ports import Broker, EventPublisher
+from fileflow_core.runtime import honour_cancel
 from fileflow_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class PublishLoop:
                     self._publisher = await self._factory()
                 await self._publisher.publish(self._event(key, change) for key, change in batch)
             except FileflowError as exc:
+                honour_cancel()
                 await self._failed(batch, exc, next(delays))
                 continue
             await self._confirmed(batch)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from fileflow_core import metrics
 from fileflow_core.errors import TransientError
 from fileflow_core.ports import EventConsumer
+from fileflow_core.runtime import honour_cancel
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class StoreOutage:
                 await self._consumer.resume()
                 break
             except TransientError as exc:
+                honour_cancel()
                 log.warning("cannot resume consuming yet", extra={"reason": str(exc)})
                 await asyncio.sleep(self._probe_longest_s)
         assert self._since is not None

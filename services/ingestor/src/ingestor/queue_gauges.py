@@ -11,6 +11,7 @@ from fileflow_core import metrics
 from fileflow_core.broker.topology import Topology
 from fileflow_core.errors import TransientError
 from fileflow_core.ports import Broker
+from fileflow_core.runtime import honour_cancel
 
 log = logging.getLogger(__name__)
 
@@ -55,4 +56,5 @@ async def poll_queues(broker: Broker, topology: Topology, interval_s: float = QU
     """``read_queues`` every ``interval_s`` until cancelled."""
     while True:
         await read_queues(broker, topology)
+        honour_cancel()  # read_queues takes a swallowed cancel for a broker that cannot answer
         await asyncio.sleep(interval_s)
