@@ -25,10 +25,9 @@ import uvloop
 from fileflow_core.settings import Settings
 from tests.perf.figures import report
 from tests.perf.procstats import server_cpu_s
-from tests.perf.test_watcher_scale import published, scans
+from tests.perf.test_watcher_scale import first_catch_up, published
 from tests.pipeline import Db
 from tests.services import Service, service, service_env
-from tests.support import wait_until
 
 MILLION_FILES = int(os.environ.get("FILEFLOW_PERF_MILLION_FILES", "1000000"))
 FILES_PER_ALBUM = 500
@@ -103,13 +102,7 @@ async def follow_import(ingestors: list[Service], count: int) -> list[Sample]:
 async def restart(env: dict[str, str]) -> dict[str, Any]:
     started = time.perf_counter()
     async with service("watch", env) as watcher:
-        metrics = await wait_until(
-            watcher.metrics,
-            lambda m: scans(m) >= 1,
-            timeout_s=300,
-            interval_s=0.05,
-            what="the catch-up scan",
-        )
+        metrics = await first_catch_up(watcher, timeout_s=300)
         caught_up_s = time.perf_counter() - started
         await asyncio.sleep(WATCHING_PAUSE_S)
         return {

@@ -39,6 +39,17 @@ def scans(metrics: dict[str, float]) -> float:
     )
 
 
+async def first_catch_up(watcher: Service, timeout_s: float = 120) -> dict[str, float]:
+    """The watcher's metrics once its first catch-up scan is over."""
+    return await wait_until(
+        watcher.metrics,
+        lambda m: scans(m) >= 1,
+        timeout_s=timeout_s,
+        interval_s=0.05,
+        what="the catch-up scan",
+    )
+
+
 async def every_file_published(watcher: Service) -> dict[str, float]:
     return await wait_until(
         watcher.metrics,
@@ -62,13 +73,7 @@ async def restart_over_unchanged_library(settings: Settings, root: Path) -> dict
     depth = await queue_depth(settings.queue_name)
     restarted = time.perf_counter()
     async with service("watch", env) as watcher:
-        metrics = await wait_until(
-            watcher.metrics,
-            lambda m: scans(m) >= 1,
-            timeout_s=120,
-            interval_s=0.05,
-            what="the catch-up scan",
-        )
+        metrics = await first_catch_up(watcher)
         restart_seconds = time.perf_counter() - restarted
         stats = watcher.stats()
     return {
