@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pathspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from file_watcher.filters import PathFilter
+from file_watcher.filters import DEFAULT_IGNORES, PathFilter
 
 
 @pytest.mark.parametrize(
@@ -95,3 +98,40 @@ def test_accepts_dir(folder: str, accepted: bool) -> None:
 
 def test_include_does_not_prune_folders() -> None:
     assert PathFilter(include=["*.pdf"]).accepts_dir("photos")
+
+
+# Names built from what gitignore rules treat specially, plus text that is not ASCII.
+_NAME = st.text(alphabet="ab.*#~!-_ [ü文4913", min_size=1, max_size=8).filter(
+    lambda name: name not in (".", "..")
+)
+_RULES = [
+    [],
+    ["*.log", "!keep.log", "build/", "/top-only.txt", "**/cache/**", "a?c", "[ab]*.md"],
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NAME, min_size=1, max_size=4), st.sampled_from(_RULES), st.booleans())
+def test_the_fast_matcher_agrees_with_pathspecs_reference(
+    parts: list[str], ignore: list[str], folder: bool
+) -> None:
+    """RE2 decides the valid-UTF-8 paths; pathspec's pure-Python backend is the reference."""
+    relative = "/".join(parts)
+    fast = PathFilter(include=["*.txt", "ü*", "d/"], ignore=ignore)
+    reference = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_IGNORES, *ignore], backend="simple")
+    if folder:
+        assert fast.accepts_dir(relative) == (not reference.match_file(relative + "/"))
+    else:
+        included = pathspec.GitIgnoreSpec.from_lines(["*.txt", "ü*", "d/"], backend="simple")
+        expected = not reference.match_file(relative) and included.match_file(relative)
+        assert fast.accepts_file(relative) == expected
+
+
+def test_a_name_that_is_not_utf8_is_matched_too() -> None:
+    """RE2 refuses such a name; it is matched by the reference backend instead."""
+    odd = b"caf\xe9".decode("utf-8", "surrogateescape")
+    rules = PathFilter(ignore=["*.log"])
+    assert not rules.accepts_file(f"d/{odd}.tmp")
+    assert not rules.accepts_file(f"{odd}.log")
+    assert rules.accepts_file(f"{odd}/{odd}.txt")
+    assert not rules.accepts_dir(f"{odd}/.git")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -77,23 +78,50 @@ def test_watcher_state_keeps_the_identity_and_the_cli_can_replace_it(tmp_path: P
     assert not write_identity(tmp_path / "nowhere", "lib", RootIdentity(5, 6, 7))
 
 
-def test_watcher_state_of_text_paths_is_read_as_bytes(tmp_path: Path) -> None:
+def _legacy_state(
+    state_dir: Path, root: Path, version: int, rows: list[tuple[object, ...]]
+) -> None:
+    """A state file as versions 1 (paths as text) and 2 (paths as bytes) wrote it."""
+    state_dir.mkdir()
+    db = sqlite3.connect(state_dir / "watcher-lib.sqlite3")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    db.execute(
+        "CREATE TABLE known (path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+        " inode INTEGER) WITHOUT ROWID"
+    )
+    db.executemany("INSERT INTO known VALUES (?, ?, ?, ?)", rows)
+    db.executemany(
+        "INSERT INTO meta VALUES (?, ?)",
+        [("version", str(version)), ("identity", f"{root.resolve()}|q")],
+    )
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_earlier_state_file_is_carried_over(tmp_path: Path, version: int) -> None:
     root = tmp_path / "lib"
     root.mkdir()
+    odd = b"caf\xe9.txt"
+    rows: list[tuple[object, ...]] = [
+        ("old-text.txt", 7, 8, 9),
+        ("d/e/deep.txt" if version == 1 else b"d/e/deep.txt", 1, 2, 3),
+    ]
+    if version == 2:
+        rows.append((b"d/" + odd, 4, 5, 6))
+    _legacy_state(tmp_path / "state", root, version, rows)
     state = WatcherState(tmp_path / "state", "lib", root, "q")
-    odd = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
-    state.apply([("plain.txt", Signature(1, 2, 3)), (odd, Signature(4, 5, 6))], [])
-    state._db.execute("INSERT INTO known VALUES ('old-text.txt', 7, 8, 9)")  # a v1 row
-    state._db.execute("UPDATE meta SET value = '1' WHERE key = 'version'")
+    expected = {"old-text.txt": Signature(7, 8, 9), "d/e/deep.txt": Signature(1, 2, 3)}
+    if version == 2:
+        expected["d/" + odd.decode("utf-8", "surrogateescape")] = Signature(4, 5, 6)
+    assert dict(state.load().items()) == expected
+    assert state.load().under("d") == sorted(expected.keys() - {"old-text.txt"})
+    state.apply([], ["old-text.txt"])
+    assert len(state.load()) == len(expected) - 1
     state.close()
+    # Carried over once: the file reopens as it is now.
     state = WatcherState(tmp_path / "state", "lib", root, "q")
-    assert dict(state.load()) == {
-        "plain.txt": Signature(1, 2, 3),
-        odd: Signature(4, 5, 6),
-        "old-text.txt": Signature(7, 8, 9),
-    }
-    state.apply([], ["old-text.txt", odd])
-    assert set(state.load()) == {"plain.txt"}
+    assert len(state.load()) == len(expected) - 1
     state.close()
 
 

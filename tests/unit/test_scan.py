@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from file_watcher import scan
 from file_watcher.filters import PathFilter
 from file_watcher.scan import Signature, Walk, scan_tree
+from fileflow_core.mounts import detect_filesystem
 
 
 @pytest.fixture
@@ -121,3 +123,41 @@ def test_a_tree_deeper_than_path_max_is_walked(tmp_path: Path) -> None:
     finally:
         os.close(folder)
     assert paths(tmp_path, PathFilter()) == {"/".join([*parts, "deep.txt"])}
+
+
+@pytest.mark.parametrize("trust_link_counts", [True, False])
+def test_folders_are_found_whether_or_not_link_counts_are_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trust_link_counts: bool
+) -> None:
+    """Leaf folders (two links) are not listed where link counts are trusted; the folders
+    found must be the same either way, at any depth, ignored ones left out."""
+    for folder in ["a/b/c", "a/d", "e", "f/g/h/i", "f/.git/objects", "j/k"]:
+        (tmp_path / "lib" / folder).mkdir(parents=True)
+    for file in ["a/x.txt", "a/b/c/y.txt", "e/z.txt", "j/k/w.txt"]:
+        (tmp_path / "lib" / file).write_text("x")
+    listed: list[int] = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(scan.os, "scandir", lambda fd: listed.append(fd) or real_scandir(fd))
+    monkeypatch.setattr(
+        scan,
+        "LINK_COUNTING_FILESYSTEMS",
+        scan.LINK_COUNTING_FILESYSTEMS if trust_link_counts else frozenset(),
+    )
+    found = scan.folders_of(tmp_path / "lib", PathFilter())
+    assert found == {
+        "",
+        "a",
+        "a/b",
+        "a/b/c",
+        "a/d",
+        "e",
+        "f",
+        "f/g",
+        "f/g/h",
+        "f/g/h/i",
+        "j",
+        "j/k",
+    }
+    trusted = trust_link_counts and detect_filesystem(tmp_path) in scan.LINK_COUNTING_FILESYSTEMS
+    # Listed: every folder, or only those with subfolders ("", a, a/b, f, f/g, f/g/h, j).
+    assert len(listed) == (7 if trusted else len(found))

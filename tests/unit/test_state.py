@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from file_watcher.known_store import StateUnreadableError
 from file_watcher.scan import Signature
 from file_watcher.state import WatcherState
+from fileflow_core.errors import ConfigError
 
 SIG_A = Signature(10, 1_700_000_000_000_000_001, 11)
 SIG_B = Signature(20, 1_700_000_000_000_000_002, 12)
@@ -13,12 +17,12 @@ SIG_B = Signature(20, 1_700_000_000_000_000_002, 12)
 
 def test_persists_across_reopen(tmp_path: Path) -> None:
     state = WatcherState(tmp_path / "state", "lib", tmp_path, "q")
-    assert state.load() == {}
+    assert dict(state.load().items()) == {}
     state.apply([("a.txt", SIG_A), ("d/b.txt", SIG_B)], [])
     state.close()
 
     reopened = WatcherState(tmp_path / "state", "lib", tmp_path, "q")
-    assert reopened.load() == {"a.txt": SIG_A, "d/b.txt": SIG_B}
+    assert dict(reopened.load().items()) == {"a.txt": SIG_A, "d/b.txt": SIG_B}
     reopened.close()
 
 
@@ -26,7 +30,7 @@ def test_apply_updates_and_deletes(tmp_path: Path) -> None:
     state = WatcherState(tmp_path, "lib", tmp_path, "q")
     state.apply([("a.txt", SIG_A), ("b.txt", SIG_A)], [])
     state.apply([("a.txt", SIG_B)], ["b.txt", "never-known.txt"])
-    assert state.load() == {"a.txt": SIG_B}
+    assert dict(state.load().items()) == {"a.txt": SIG_B}
     state.close()
 
 
@@ -38,7 +42,7 @@ def test_other_root_path_clears(tmp_path: Path) -> None:
     state.close()
 
     moved = WatcherState(tmp_path / "s", "lib", tmp_path / "two", "q")
-    assert moved.load() == {}
+    assert dict(moved.load().items()) == {}
     moved.close()
 
 
@@ -48,7 +52,7 @@ def test_other_queue_clears(tmp_path: Path) -> None:
     state.close()
 
     requeued = WatcherState(tmp_path / "s", "lib", tmp_path, "q2")
-    assert requeued.load() == {}
+    assert dict(requeued.load().items()) == {}
     requeued.close()
 
 
@@ -56,7 +60,7 @@ def test_roots_are_kept_apart(tmp_path: Path) -> None:
     first = WatcherState(tmp_path / "s", "one", tmp_path, "q")
     second = WatcherState(tmp_path / "s", "two", tmp_path, "q")
     first.apply([("a.txt", SIG_A)], [])
-    assert second.load() == {}
+    assert dict(second.load().items()) == {}
     assert first.path != second.path
     first.close()
     second.close()
@@ -72,5 +76,22 @@ def test_same_root_through_symlink_keeps_state(tmp_path: Path) -> None:
     state.close()
 
     again = WatcherState(tmp_path / "s", "lib", alias, "q")
-    assert again.load() == {"a.txt": SIG_A}
+    assert dict(again.load().items()) == {"a.txt": SIG_A}
     again.close()
+
+
+def test_a_damaged_state_file_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "watcher-lib.sqlite3").write_bytes(b"not a database at all " * 300)
+    with pytest.raises(ConfigError, match="damaged: move it aside and start again"):
+        WatcherState(tmp_path / "s", "lib", tmp_path, "q")
+
+
+def test_a_state_file_that_cannot_be_read_stops_the_decisions(tmp_path: Path) -> None:
+    """Guessing "not published" would lose a deletion: the watcher stops with the reason."""
+    state = WatcherState(tmp_path / "s", "lib", tmp_path, "q")
+    known = state.load()
+    known._read.close()  # as after the disk under it went away
+    with pytest.raises(StateUnreadableError, match="cannot read the watcher's state in"):
+        known.get("a.txt")
+    state.close()

@@ -76,7 +76,7 @@ class Observer:
             info = lstat_in(root, relative)
         except (FileNotFoundError, NotADirectoryError):
             # A path known as a file was no folder: no need to look through every known path.
-            under = [] if relative in root.known else root.known_under(relative)
+            under = [] if relative in root.known else root.known.under(relative)
             for gone in [relative, *under]:
                 self.settling.seen((root.id, gone), None, now)
             return
@@ -99,7 +99,7 @@ class Observer:
         for relative, signature in scan_tree(root.path, root.filter, start=folder, walk=walk):
             found.add(relative)
             self.note((root.id, relative), signature, now)
-        for gone in root.known_under(folder):
+        for gone in root.known.under(folder):
             if gone not in found and not walk.hides(gone):
                 self.settling.seen((root.id, gone), None, now)
         if new:

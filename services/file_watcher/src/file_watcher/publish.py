@@ -132,6 +132,12 @@ class PublishLoop:
             self._sent.clear()
             await self._sent.wait()
 
+    async def settled(self) -> None:
+        """Return once no change is waiting or being sent (all of them confirmed)."""
+        while self._outbox or self._outbox.sending:
+            self._drained.clear()
+            await self._drained.wait()
+
     def release(self) -> None:
         """Let every waiter for room go (the watcher stops)."""
         self._sent.set()
@@ -212,23 +218,26 @@ class PublishLoop:
         by_root: dict[str, tuple[list[tuple[str, Signature]], list[str]]] = {}
         published: Counter[tuple[str, str]] = Counter()
         for (root_id, relative), event in batch:
-            root = self._roots[root_id]
             present, deleted = by_root.setdefault(root_id, ([], []))
             if event.op is Operation.DELETE:
-                root.known.pop(relative, None)
                 deleted.append(relative)
             else:
                 signature = Signature(event.size or 0, event.mtime_ns or 0, event.inode or 0)
-                root.known[relative] = signature
                 present.append((relative, signature))
             published[root_id, event.op.value] += 1
+        # Recorded before the outbox forgets what it was sending: a lookup in between would
+        # see the publish undone and send it again.
+        writes = [
+            self._roots[root_id].known.record(present, deleted)
+            for root_id, (present, deleted) in by_root.items()
+        ]
         self._outbox.sent()
         for (root_id, op), count in published.items():
             metrics.EVENTS_PUBLISHED.labels(root=root_id, op=op).inc(count)
         self.published += len(batch)
         metrics.BACKLOG.set(len(self._outbox))
-        for root_id, (present, deleted) in by_root.items():
-            await asyncio.to_thread(self._roots[root_id].state.apply, present, deleted)
+        for write in writes:
+            await write
 
     @property
     def backlog(self) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from file_watcher.filters import PathFilter
 from file_watcher.gitinfo import git_source
-from file_watcher.known import KnownFiles
+from file_watcher.known import KnownFiles, KnownFilesInMemory
 from file_watcher.state import PublishedState, WatcherState
 from fileflow_core import metrics
 from fileflow_core.mounts import detect_filesystem, needs_polling
@@ -32,7 +32,7 @@ class WatchedRoot:
     state: PublishedState
     polling: bool = False
     filesystem: str | None = None
-    known: KnownFiles = field(default_factory=KnownFiles)
+    known: KnownFiles = field(default_factory=KnownFilesInMemory)
     source: dict[str, str] | None = None
     # What the root was when first scanned; None until then.
     identity: RootIdentity | None = None
@@ -47,10 +47,6 @@ class WatchedRoot:
     def absolute(self, relative: str) -> str:
         """``relative`` under the root, as text (a path join per notification adds up)."""
         return f"{self.path}/{relative}"
-
-    def known_under(self, folder: str) -> list[str]:
-        prefix = folder + "/"
-        return [path for path in self.known if path.startswith(prefix)]
 
     def unavailable_reason(self) -> str | None:
         """Why the root cannot testify about its files now (gone, unmounted, another folder

@@ -10,12 +10,17 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from file_watcher.filters import PathFilter
+from fileflow_core.mounts import detect_filesystem
+
+# Filesystems where a folder's st_nlink is 2 + its subfolders (btrfs, for one, always says 1;
+# network and FUSE filesystems say what their server or driver likes).
+LINK_COUNTING_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs"})
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,10 @@ class Walk:
         )
 
 
+# Asked of a file before the filter is: True when it is known to have passed the same rules.
+Trusted = Callable[[str, Signature], bool]
+
+
 def scan_tree(
     root: Path,
     path_filter: PathFilter,
@@ -56,9 +65,11 @@ def scan_tree(
     recursive: bool = True,
     start: str = "",
     walk: Walk | None = None,
+    trusted: Trusted | None = None,
 ) -> Iterator[tuple[str, Signature]]:
     """Yield (relative path, signature) for every accepted regular file under ``root/start``,
-    recording in ``walk`` the folders listed and those that could not be."""
+    recording in ``walk`` the folders listed and those that could not be. A file ``trusted``
+    vouches for is not matched against the rules again (most of an unchanged tree's cost)."""
     walk = walk if walk is not None else Walk()
     try:
         top = _open_folder(root, start)
@@ -72,7 +83,13 @@ def scan_tree(
         if fd >= 0:
             walk.folders.add(relative_dir)
             subfolders = yield from _list(
-                fd, relative_dir, path_filter, recursive=recursive, walk=walk, root=root
+                fd,
+                relative_dir,
+                path_filter,
+                recursive=recursive,
+                walk=walk,
+                root=root,
+                trusted=trusted,
             )
             stack.append((fd, relative_dir, iter(subfolders)))
         if not stack:
@@ -111,6 +128,7 @@ def _list(
     recursive: bool,
     walk: Walk,
     root: Path,
+    trusted: Trusted | None = None,
 ) -> Generator[tuple[str, Signature], None, list[str]]:
     """Yield the folder's accepted files; return the names of the subfolders to walk."""
     subfolders: list[str] = []
@@ -127,8 +145,15 @@ def _list(
                 if entry.is_dir(follow_symlinks=False):
                     if recursive and path_filter.accepts_dir(relative):
                         subfolders.append(entry.name)
-                elif entry.is_file(follow_symlinks=False) and path_filter.accepts_file(relative):
-                    yield relative, signature_of(entry.stat(follow_symlinks=False))
+                elif not entry.is_file(follow_symlinks=False):
+                    continue
+                elif trusted is None:
+                    if path_filter.accepts_file(relative):
+                        yield relative, signature_of(entry.stat(follow_symlinks=False))
+                else:
+                    signature = signature_of(entry.stat(follow_symlinks=False))
+                    if trusted(relative, signature) or path_filter.accepts_file(relative):
+                        yield relative, signature
             except OSError:
                 continue  # vanished while listed: its delete event follows
     return subfolders
@@ -146,10 +171,16 @@ def _unlisted(walk: Walk, root: Path, relative_dir: str, exc: OSError) -> None:
 
 def folders_of(root: Path, path_filter: PathFilter, *, recursive: bool = True) -> set[str]:
     """The real folders under ``root`` (itself as ""), walked as ``scan_tree`` walks them
-    but without looking at the files: what the OS watch is placed on."""
+    but without looking at the files: what the OS watch is placed on.
+
+    A folder that counts two links has no subfolder (its own name and its "."; each subfolder's
+    ".." adds one), so its files are not listed: on a library of albums, only the artists'
+    folders are. Trusted only on the root's own filesystem and one that counts them so."""
     found = {""}
     if not recursive:
         return found
+    root_device = os.stat(root).st_dev
+    counts_links = _counts_subfolder_links(root)
     stack = [""]
     while stack:
         relative_dir = stack.pop()
@@ -158,6 +189,9 @@ def folders_of(root: Path, path_filter: PathFilter, *, recursive: bool = True) -
         except OSError:
             continue
         try:
+            info = os.fstat(fd)
+            if counts_links and info.st_nlink == 2 and info.st_dev == root_device:
+                continue
             with os.scandir(fd) as entries:
                 for entry in entries:
                     relative = f"{relative_dir}/{entry.name}" if relative_dir else entry.name
@@ -173,3 +207,8 @@ def folders_of(root: Path, path_filter: PathFilter, *, recursive: bool = True) -
         finally:
             os.close(fd)
     return found
+
+
+def _counts_subfolder_links(root: Path) -> bool:
+    """Whether the root's filesystem keeps a folder's link count at 2 + its subfolders."""
+    return detect_filesystem(root) in LINK_COUNTING_FILESYSTEMS

@@ -82,6 +82,8 @@ class Watcher:
             decider,
             partial(self.publisher.room, stopping=self.stopping),
             self.stopping,
+            settled=self.publisher.settled,
+            spawn=owned.spawn,
         )
         self.watches = {
             root.id: RootWatch(

@@ -7,14 +7,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
-from file_watcher.known import KnownFiles
+from file_watcher.known import KnownFiles, KnownFilesInMemory
+from file_watcher.known_store import SCHEMA, StoredKnownFiles
 from file_watcher.scan import Signature
 from fileflow_core.errors import ConfigError
-from fileflow_core.paths import path_bytes, path_from_bytes
 from fileflow_core.roots import RootIdentity
 
 # 2: paths are stored as their bytes (a name need not be UTF-8).
-STATE_VERSION = 2
+# 3: a row per (folder, name), so that a folder's files are read together.
+STATE_VERSION = 3
 
 
 class PublishedState(Protocol):
@@ -23,11 +24,15 @@ class PublishedState(Protocol):
 
     def load(self) -> KnownFiles: ...
 
-    def apply(self, present: Iterable[tuple[str, Signature]], deleted: Iterable[str]) -> None: ...
-
     def recorded_identity(self) -> RootIdentity | None: ...
 
     async def record_identity(self, identity: RootIdentity) -> None: ...
+
+    def checked_rules(self) -> str | None:
+        """The filter rules every known file was last matched against (their fingerprint)."""
+        ...
+
+    async def record_rules(self, fingerprint: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -37,7 +42,7 @@ class StoredBaseline:
 
     For a broker that keeps nothing across restarts (the in-process one): a message it
     accepted may never have been ingested, so "published" proves nothing; only a file the
-    ingestor committed counts as known. ``apply`` does nothing: during the run the watcher's
+    ingestor committed counts as known. Nothing is written: during the run the watcher's
     in-memory record is right (the broker lives as long as the process), and the next start
     reads the store again, so whatever was still queued when the process ended is sent again.
     """
@@ -53,10 +58,7 @@ class StoredBaseline:
         self._save_identity = save_identity
 
     def load(self) -> KnownFiles:
-        return KnownFiles(self._known.items())
-
-    def apply(self, present: Iterable[tuple[str, Signature]], deleted: Iterable[str]) -> None:
-        return None
+        return KnownFilesInMemory(self._known.items())
 
     def recorded_identity(self) -> RootIdentity | None:
         return self._identity
@@ -65,6 +67,12 @@ class StoredBaseline:
         self._identity = identity
         if self._save_identity is not None:
             await self._save_identity(identity)
+
+    def checked_rules(self) -> str | None:
+        return None  # what the store holds passed whatever rules were in force then
+
+    async def record_rules(self, fingerprint: str) -> None:
+        return None
 
     def close(self) -> None:
         return None
@@ -107,7 +115,8 @@ def write_identity(state_dir: Path, root_id: str, identity: RootIdentity) -> boo
 
 
 class WatcherState:
-    """A table of (path → signature) for one root; written only after confirmed publishes."""
+    """One root's state file: what was published and confirmed (the ``published`` table, see
+    ``known_store``), and the root's identity. Written only after confirmed publishes."""
 
     def __init__(self, state_dir: Path, root_id: str, root_path: Path, queue: str) -> None:
         self.path = state_file(state_dir, root_id)
@@ -116,32 +125,59 @@ class WatcherState:
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA user_version")
-        except (OSError, sqlite3.Error) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            self._prepare()
+        except OSError as exc:
             raise ConfigError(
-                f"cannot keep the watcher's state in {self.path}: {reason} "
+                f"cannot keep the watcher's state in {self.path}: {exc.strerror} "
                 "(FILEFLOW_STATE_DIR must be a folder this user can write)"
             ) from None
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS known (path BLOB PRIMARY KEY, size INTEGER,"
-            " mtime_ns INTEGER, inode INTEGER) WITHOUT ROWID"
-        )
-        if (self._meta("version") or "1") != str(STATE_VERSION):
-            # Paths were text: the same bytes now (a name that is not UTF-8 needs them).
-            with self._db:
-                self._db.execute("BEGIN")
-                self._db.execute("UPDATE known SET path = CAST(path AS BLOB)")
-                self._set_meta("version", str(STATE_VERSION))
+        except sqlite3.OperationalError as exc:
+            raise ConfigError(
+                f"cannot keep the watcher's state in {self.path}: {exc} "
+                "(FILEFLOW_STATE_DIR must be a folder this user can write)"
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"cannot use the watcher's state in {self.path}: {exc}. If the disk is fine, "
+                "the file is damaged: move it aside and start again; the watcher then sends "
+                "every file once more, which the ingestor finds unchanged"
+            ) from None
         where = f"{root_path.resolve()}|{queue}"
         if self._meta("identity") != where:
             # Another folder or queue under the same id: what was known does not apply.
-            self._db.execute("DELETE FROM known")
-            self._db.execute("DELETE FROM meta WHERE key = 'root_identity'")
+            self._db.execute("DELETE FROM published")
+            self._db.execute("DELETE FROM meta WHERE key IN ('root_identity', 'rules')")
             self._set_meta("identity", where)
+        self._known: StoredKnownFiles | None = None
+
+    def _prepare(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self._db.execute(SCHEMA)
+        if (self._meta("version") or "1") != str(STATE_VERSION):
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Rows of an earlier version's ``known`` table (a path each, as text in version 1)
+        move to ``published``, a folder and a name each."""
+        with self._db:
+            self._db.execute("BEGIN")
+            old = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'known'"
+            ).fetchone()
+            if old is not None:
+                rows = self._db.execute(
+                    "SELECT CAST(path AS BLOB), size, mtime_ns, inode FROM known"
+                )
+                while chunk := rows.fetchmany(10_000):
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO published (folder, name, size, mtime_ns, inode)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        [(*_split_bytes(path), *signature) for path, *signature in chunk],
+                    )
+                self._db.execute("DROP TABLE known")
+            self._set_meta("version", str(STATE_VERSION))
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -150,22 +186,15 @@ class WatcherState:
     def _set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    def load(self) -> KnownFiles:
-        return KnownFiles(
-            (path_from_bytes(row[0]), Signature(row[1], row[2], row[3]))
-            for row in self._db.execute("SELECT path, size, mtime_ns, inode FROM known")
-        )
+    def load(self) -> StoredKnownFiles:
+        if self._known is None:
+            self._known = StoredKnownFiles(self.path)
+        return self._known
 
     def apply(self, present: Iterable[tuple[str, Signature]], deleted: Iterable[str]) -> None:
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO known (path, size, mtime_ns, inode) VALUES (?, ?, ?, ?)",
-                ((path_bytes(path), *sig) for path, sig in present),
-            )
-            self._db.executemany(
-                "DELETE FROM known WHERE path = ?", ((path_bytes(p),) for p in deleted)
-            )
+        """Write a confirmed batch at once (the watcher records through ``load()``'s
+        ``record``)."""
+        self.load().write(list(present), list(deleted))
 
     def recorded_identity(self) -> RootIdentity | None:
         text = self._meta("root_identity")
@@ -174,5 +203,18 @@ class WatcherState:
     async def record_identity(self, identity: RootIdentity) -> None:
         self._set_meta("root_identity", identity.encode())
 
+    def checked_rules(self) -> str | None:
+        return self._meta("rules")
+
+    async def record_rules(self, fingerprint: str) -> None:
+        self._set_meta("rules", fingerprint)
+
     def close(self) -> None:
+        if self._known is not None:
+            self._known.close()
         self._db.close()
+
+
+def _split_bytes(path: bytes) -> tuple[bytes, bytes]:
+    folder, _, name = path.rpartition(b"/")
+    return folder, name
