@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 from file_watcher.availability import Availability
@@ -92,18 +92,25 @@ class CatchUp:
         scanning_s = 0.0
         differences = 0
         slices = differences_of(root, trust_rules=trust_rules)
-        while True:
-            slice_started = time.perf_counter()
-            changes = await asyncio.to_thread(next, slices, None)
-            if changes is None:
-                return differences, scanning_s, True
-            self._apply(root, changes)
-            differences += len(changes)
-            scanning_s += time.perf_counter() - slice_started
-            del changes
-            await self._room(PACED_BACKLOG)
-            if self._stopping.is_set():
-                return differences, scanning_s, False  # the next start's catch-up finds the rest
+        try:
+            while True:
+                slice_started = time.perf_counter()
+                changes = await asyncio.to_thread(next, slices, None)
+                if changes is None:
+                    return differences, scanning_s, True
+                self._apply(root, changes)
+                differences += len(changes)
+                scanning_s += time.perf_counter() - slice_started
+                del changes
+                await self._room(PACED_BACKLOG)
+                if self._stopping.is_set():
+                    return (
+                        differences,
+                        scanning_s,
+                        False,
+                    )  # the next start's catch-up finds the rest
+        finally:
+            slices.close()  # a scan left early closes its reader of the state file now, not at GC
 
     async def _record_rules(self, root: WatchedRoot, rules: str) -> None:
         """Every file was matched against these rules: once what that queued (deletions of
@@ -125,7 +132,7 @@ class CatchUp:
                 self._observer.note(key, signature, now, live=False)
 
 
-def differences_of(root: WatchedRoot, *, trust_rules: bool = False) -> Iterator[Slice]:
+def differences_of(root: WatchedRoot, *, trust_rules: bool = False) -> Generator[Slice, None, None]:
     """The differences between the disk and what was published, a slice of the tree at a time
     (each ``next`` runs in a thread). The folders the walk listed become the root's folders.
 
