@@ -136,6 +136,54 @@ async def test_a_batch_of_stored_contents_keeps_every_rule_per_file(
     assert [isinstance(r, ContentMissingError) or r for r in again] == [None, True, None, None]
 
 
+async def test_a_batch_replacing_a_content_replaces_its_chunks(
+    store: PostgresDocumentStore, database_url: str
+) -> None:
+    """A new content's chunks are copied without a search for old ones; a content extracted
+    again (reprocessed, or failed before) has its old chunks cleared in the same batch."""
+    failed = "c" * 64
+    await store.writes.record_present_many(
+        [
+            PresentWrite(
+                FileObservation("lib", "a.txt", T0, 3, 1, 1),
+                NEW,
+                ContentInfo(NEW, 3, "text/plain", {}, ("one", "two", "three")),
+            ),
+            PresentWrite(
+                FileObservation("lib", "b.pdf", T0, 3, 1, 2),
+                failed,
+                ContentInfo(failed, 3, "application/pdf", extraction_error="bad xref"),
+            ),
+        ]
+    )
+    later = T0 + timedelta(seconds=1)
+    results = await store.writes.record_present_many(
+        [
+            PresentWrite(
+                FileObservation("lib", "a.txt", later, 3, 1, 1),
+                NEW,
+                ContentInfo(NEW, 3, "text/plain", {}, ("uno",)),
+                replace_content=True,
+            ),
+            PresentWrite(
+                FileObservation("lib", "b.pdf", later, 3, 1, 2),
+                failed,
+                ContentInfo(failed, 3, "application/pdf", {}, ("fixed",)),
+            ),
+            PresentWrite(
+                FileObservation("lib", "c.txt", later, 3, 1, 3),
+                OLD,
+                ContentInfo(OLD, 3, "text/plain", {}, ("new one",)),
+            ),
+        ]
+    )
+    assert results == [None, "completed", "completed"]
+    chunks = await asyncpg_fetch(
+        database_url, "SELECT content_sha256, seq, text FROM chunks ORDER BY 1, 2"
+    )
+    assert [tuple(r) for r in chunks] == [(OLD, 0, "new one"), (NEW, 0, "uno"), (failed, 0, "fixed")]
+
+
 async def test_a_refused_batch_raises_write_rejected(store: PostgresDocumentStore) -> None:
     with pytest.raises(WriteRejectedError):
         # The schema refuses an absolute path.

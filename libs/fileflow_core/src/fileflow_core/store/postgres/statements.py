@@ -47,6 +47,10 @@ RETURNING sha256
 """
 
 # The batch forms of the two upserts above: the same conditions, one statement for many rows.
+# ``inserted`` (a new row version with no locker, PostgreSQL's mark of an INSERT rather than an
+# ON CONFLICT UPDATE) spares a new content the search for old chunks: a batch of new contents
+# spent 40 % of its time there. Were it ever wrong, the chunks' COPY would hit their primary
+# key and the batch would be written again file by file, each content clearing its chunks.
 UPSERT_CONTENTS = """
 INSERT INTO contents AS c (sha256, size, mime_type, metadata, extraction_status, extraction_error)
 SELECT v.sha256, v.size, v.mime_type, v.metadata::jsonb, v.status, v.error
@@ -57,7 +61,7 @@ ON CONFLICT (sha256) DO UPDATE SET
     extraction_status = EXCLUDED.extraction_status,
     extraction_error = EXCLUDED.extraction_error, updated_at = now()
 WHERE c.extraction_status <> 'completed' OR EXCLUDED.sha256 = ANY($7::text[])
-RETURNING sha256
+RETURNING sha256, xmax = 0 AS inserted
 """
 
 UPSERT_PRESENT_MANY = (

@@ -115,11 +115,9 @@ class PostgresWrites:
             replaced,
         )
         stored = {row["sha256"] for row in rows}
-        if not stored:
-            return
-        await conn.execute(
-            "DELETE FROM chunks WHERE content_sha256 = ANY($1::text[])", list(stored)
-        )
+        updated = [row["sha256"] for row in rows if not row["inserted"]]
+        if updated:
+            await conn.execute("DELETE FROM chunks WHERE content_sha256 = ANY($1::text[])", updated)
         records = [
             (c.sha256, seq, text)
             for c in contents
