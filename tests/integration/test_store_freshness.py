@@ -181,7 +181,11 @@ async def test_a_batch_replacing_a_content_replaces_its_chunks(
     chunks = await asyncpg_fetch(
         database_url, "SELECT content_sha256, seq, text FROM chunks ORDER BY 1, 2"
     )
-    assert [tuple(r) for r in chunks] == [(OLD, 0, "new one"), (NEW, 0, "uno"), (failed, 0, "fixed")]
+    assert [tuple(r) for r in chunks] == [
+        (OLD, 0, "new one"),
+        (NEW, 0, "uno"),
+        (failed, 0, "fixed"),
+    ]
 
 
 async def test_a_refused_batch_raises_write_rejected(store: PostgresDocumentStore) -> None:
