@@ -26,6 +26,7 @@ class FakeStore:
         self.contents: dict[str, ContentInfo] = {}
         self.failed: dict[str, str] = {}
         self.deleted: list[str] = []
+        self.mounts: dict[str, str] = {}
         self.identities: dict[str, str] = {}
 
     async def root_identities(self) -> dict[str, str]:
@@ -33,6 +34,12 @@ class FakeStore:
 
     async def record_root_identity(self, root_id: str, identity: str) -> None:
         self.identities[root_id] = identity
+
+    async def root_mounts(self) -> dict[str, str]:
+        return dict(self.mounts)
+
+    async def record_root_mounts(self, root_id: str, mounts: str) -> None:
+        self.mounts[root_id] = mounts
 
     async def signatures(self, root_id: str) -> dict[str, tuple[int, int, int]]:
         return {}

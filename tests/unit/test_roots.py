@@ -168,6 +168,12 @@ class Identities:
     async def record_root_identity(self, root_id: str, identity: str) -> None:
         self.recorded[root_id] = identity
 
+    async def root_mounts(self) -> dict[str, str]:
+        return {}
+
+    async def record_root_mounts(self, root_id: str, mounts: str) -> None:
+        return None
+
     async def signatures(self, root_id: str) -> dict[str, tuple[int, int, int]]:
         return {f"f{i}": (1, 1, 1) for i in range(self.files)}
 

@@ -40,7 +40,11 @@ async def test_schema_is_applied_once(tmp_path: Path) -> None:
     await first.close()
     second = await SqliteDocumentStore.open(path)
     await second.close()
-    assert first.applied == ["0001_init.sql", "0002_names_as_bytes_and_deleted_status.sql"]
+    assert first.applied == [
+        "0001_init.sql",
+        "0002_names_as_bytes_and_deleted_status.sql",
+        "0003_root_mounts.sql",
+    ]
     assert second.applied == []
 
 

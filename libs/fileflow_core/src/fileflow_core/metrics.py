@@ -92,6 +92,12 @@ BACKLOG_DROPPED = Counter(
     "Times the backlog passed FILEFLOW_MAX_BACKLOG and was dropped for a rescan",
     registry=WATCHER,
 )
+MOUNTS_AWAY = Gauge(
+    "fileflow_watcher_mounts_away",
+    "Mount points beneath the root seen mounted and not mounted now (their files are kept)",
+    ["root"],
+    registry=WATCHER,
+)
 ROOT_PRESENT = Gauge(
     "fileflow_watcher_root_present",
     "1 while the root is available (present, and the folder it was)",
@@ -272,6 +278,7 @@ def watcher_root(root_id: str) -> None:
     for op in ("upsert", "delete"):
         EVENTS_PUBLISHED.labels(root=root_id, op=op)
     SCAN_DURATION.labels(root=root_id)
+    MOUNTS_AWAY.labels(root=root_id)
 
 
 _SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}

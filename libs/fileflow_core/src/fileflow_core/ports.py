@@ -196,6 +196,12 @@ class RootStore(Protocol):
     async def record_root_identity(self, root_id: str, identity: str) -> None:
         """Record a root's identity (replacing the one recorded)."""
 
+    async def root_mounts(self) -> dict[str, str]:
+        """The mount points seen beneath each root that has any (``submounts.encode``)."""
+
+    async def record_root_mounts(self, root_id: str, mounts: str) -> None:
+        """Record the mount points seen beneath a root (replacing the ones recorded)."""
+
 
 class QueryStore(Protocol):
     """What operators and the ingest API ask, and files marked to be ingested again."""

@@ -67,7 +67,10 @@ class CatchUp:
         started = time.perf_counter()
         rules = root.filter.fingerprint
         trust_rules = root.state.checked_rules() == rules
-        differences, scanning_s, complete = await self._compare(root, trust_rules=trust_rules)
+        away = await root.look_at_mounts()
+        differences, scanning_s, complete = await self._compare(
+            root, trust_rules=trust_rules, away=away
+        )
         if len(root.known) >= LARGE_BACKLOG:
             release_free_memory()  # what the scan of a large tree allocated
         metrics.SCAN_DURATION.labels(root=root.id).observe(scanning_s)
@@ -87,11 +90,13 @@ class CatchUp:
             self._spawn(self._record_rules(root, rules), f"rules:{root.id}")
         return differences
 
-    async def _compare(self, root: WatchedRoot, *, trust_rules: bool) -> tuple[int, float, bool]:
+    async def _compare(
+        self, root: WatchedRoot, *, trust_rules: bool, away: frozenset[str]
+    ) -> tuple[int, float, bool]:
         """Queue the differences; (how many, seconds spent scanning, whether it went through)."""
         scanning_s = 0.0
         differences = 0
-        slices = differences_of(root, trust_rules=trust_rules)
+        slices = differences_of(root, trust_rules=trust_rules, away=away)
         try:
             while True:
                 slice_started = time.perf_counter()
@@ -132,15 +137,18 @@ class CatchUp:
                 self._observer.note(key, signature, now, live=False)
 
 
-def differences_of(root: WatchedRoot, *, trust_rules: bool = False) -> Generator[Slice, None, None]:
+def differences_of(
+    root: WatchedRoot, *, trust_rules: bool = False, away: frozenset[str] = frozenset()
+) -> Generator[Slice, None, None]:
     """The differences between the disk and what was published, a slice of the tree at a time
     (each ``next`` runs in a thread). The folders the walk listed become the root's folders.
 
     What was published is read a folder at a time, as the walk lists that folder: neither the
     record nor the disk is ever held whole in memory. With ``trust_rules`` (the filter's rules
     are those every known file was matched against), a file whose signature is the one
-    published is not matched against them again."""
-    walk = Walk()
+    published is not matched against them again. What was known under a mount point that is
+    ``away`` (not mounted now) is kept, as under a folder that could not be listed."""
+    walk = Walk(unlisted=sorted(away))
     deleted: list[str] = []
     with root.known.reader() as known:
         compared = _FolderComparison(known, deleted)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from file_watcher.filters import PathFilter
@@ -20,6 +21,7 @@ from fileflow_core.roots import (
     unavailable_reason,
 )
 from fileflow_core.settings import RootConfig
+from fileflow_core.submounts import away_reason, is_folder, look_again, mount_points_beneath
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ class WatchedRoot:
     # Its real folders ("" for itself), each watched on its own (never through a symlink);
     # None until first walked.
     folders: set[str] | None = None
+    # Mount points beneath it seen mounted once and not mounted now: what is under them is away.
+    away_mounts: frozenset[str] = frozenset()
 
     @property
     def id(self) -> str:
@@ -72,6 +76,30 @@ class WatchedRoot:
                 "root identity recorded",
                 extra={"root": self.id, "identity": self.identity.describe()},
             )
+
+    async def look_at_mounts(self) -> frozenset[str]:
+        """The mount points beneath the root that are away now (their files are kept, not
+        deleted), recording the ones mounted now; each change is logged once."""
+        current = mount_points_beneath(self.path)
+        if current is None:
+            return self.away_mounts  # no mount table: what is away cannot be told anew
+        seen = self.state.recorded_mounts()
+        found = look_again(seen, current, partial(is_folder, self.path))
+        if found.seen != seen:
+            await self.state.record_mounts(found.seen)
+        for point in sorted(found.away - self.away_mounts):
+            log.error(
+                "mount point away",
+                extra={"root": self.id, "folder": point, "reason": away_reason(self.id, point)},
+            )
+        for point in sorted(self.away_mounts - found.away):
+            log.info(
+                "mount point back, or its folder removed; catching up",
+                extra={"root": self.id, "folder": point},
+            )
+        self.away_mounts = found.away
+        metrics.MOUNTS_AWAY.labels(root=self.id).set(len(found.away))
+        return found.away
 
     def refresh_source(self) -> None:
         if self.config.git:

@@ -28,7 +28,7 @@ from file_watcher.settle import Settling
 from file_watcher.state import StoredBaseline
 from file_watcher.tasks import Owned
 from file_watcher.watch import RootWatch
-from fileflow_core import metrics
+from fileflow_core import metrics, submounts
 from fileflow_core.errors import FileflowError, TransientError
 from fileflow_core.http import ReadinessCheck, ops_app, serving
 from fileflow_core.ports import EventPublisher
@@ -50,6 +50,10 @@ class Baseline(Protocol):
     async def root_identities(self) -> dict[str, str]: ...
 
     async def record_root_identity(self, root_id: str, identity: str) -> None: ...
+
+    async def root_mounts(self) -> dict[str, str]: ...
+
+    async def record_root_mounts(self, root_id: str, mounts: str) -> None: ...
 
 
 class Watcher:
@@ -235,6 +239,7 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 async def _open_roots(settings: Settings, baseline: Baseline | None) -> list[WatchedRoot]:
     roots = []
     identities = await baseline.root_identities() if baseline is not None else {}
+    mounts = await baseline.root_mounts() if baseline is not None else {}
     for config in settings.roots:
         state = None
         if baseline is not None:
@@ -244,6 +249,8 @@ async def _open_roots(settings: Settings, baseline: Baseline | None) -> list[Wat
                 {path: Signature(*sig) for path, sig in stored.items()},
                 None if recorded is None else RootIdentity.decode(recorded),
                 partial(_record_identity, baseline, config.id),
+                submounts.decode(mounts.get(config.id)),
+                partial(_record_mounts, baseline, config.id),
             )
         roots.append(open_root(config, settings.state_dir, settings.queue_name, state))
     return roots
@@ -251,3 +258,7 @@ async def _open_roots(settings: Settings, baseline: Baseline | None) -> list[Wat
 
 async def _record_identity(baseline: Baseline, root_id: str, identity: RootIdentity) -> None:
     await baseline.record_root_identity(root_id, identity.encode())
+
+
+async def _record_mounts(baseline: Baseline, root_id: str, points: frozenset[str]) -> None:
+    await baseline.record_root_mounts(root_id, submounts.encode(points))

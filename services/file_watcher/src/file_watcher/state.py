@@ -10,6 +10,7 @@ from typing import Protocol
 from file_watcher.known import KnownFiles, KnownFilesInMemory
 from file_watcher.known_store import SCHEMA, StoredKnownFiles
 from file_watcher.scan import Signature
+from fileflow_core import submounts
 from fileflow_core.errors import ConfigError
 from fileflow_core.roots import RootIdentity
 
@@ -34,6 +35,12 @@ class PublishedState(Protocol):
 
     async def record_rules(self, fingerprint: str) -> None: ...
 
+    def recorded_mounts(self) -> frozenset[str]:
+        """The mount points beneath the root seen mounted (``fileflow_core.submounts``)."""
+        ...
+
+    async def record_mounts(self, points: frozenset[str]) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -52,10 +59,14 @@ class StoredBaseline:
         known: dict[str, Signature],
         identity: RootIdentity | None = None,
         save_identity: Callable[[RootIdentity], Awaitable[None]] | None = None,
+        mounts: frozenset[str] = frozenset(),
+        save_mounts: Callable[[frozenset[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._known = known
         self._identity = identity
         self._save_identity = save_identity
+        self._mounts = mounts
+        self._save_mounts = save_mounts
 
     def load(self) -> KnownFiles:
         return KnownFilesInMemory(self._known.items())
@@ -73,6 +84,14 @@ class StoredBaseline:
 
     async def record_rules(self, fingerprint: str) -> None:
         return None
+
+    def recorded_mounts(self) -> frozenset[str]:
+        return self._mounts
+
+    async def record_mounts(self, points: frozenset[str]) -> None:
+        self._mounts = points
+        if self._save_mounts is not None:
+            await self._save_mounts(points)
 
     def close(self) -> None:
         return None
@@ -146,7 +165,7 @@ class WatcherState:
         if self._meta("identity") != where:
             # Another folder or queue under the same id: what was known does not apply.
             self._db.execute("DELETE FROM published")
-            self._db.execute("DELETE FROM meta WHERE key IN ('root_identity', 'rules')")
+            self._db.execute("DELETE FROM meta WHERE key IN ('root_identity', 'rules', 'mounts')")
             self._set_meta("identity", where)
         self._known: StoredKnownFiles | None = None
 
@@ -208,6 +227,12 @@ class WatcherState:
 
     async def record_rules(self, fingerprint: str) -> None:
         self._set_meta("rules", fingerprint)
+
+    def recorded_mounts(self) -> frozenset[str]:
+        return submounts.decode(self._meta("mounts"))
+
+    async def record_mounts(self, points: frozenset[str]) -> None:
+        self._set_meta("mounts", submounts.encode(points))
 
     def close(self) -> None:
         if self._known is not None:

@@ -185,6 +185,8 @@ class FileHandler:
             # The root was away while the file was looked for, and is back already.
             await asyncio.to_thread(stat_beneath, path)
         except (FileNotFoundError, NotADirectoryError, NotARegularFile):
+            # Asked after the second look: a share unmounted meanwhile is not taken for it.
+            await self.roots.ensure_mounted(path)
             await self.store.record_deleted(base)
             return Result.DELETED
         except OSError:

@@ -4,10 +4,13 @@ before any missing file is recorded as deleted (absence is not deletion; see
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
-from fileflow_core import metrics
+from fileflow_core import metrics, submounts
 from fileflow_core.beneath import Location
 from fileflow_core.errors import ConfigError, RootUnavailableError
 from fileflow_core.ports import RootStore
@@ -28,6 +31,8 @@ class _Root:
     config: RootConfig
     identity: RootIdentity
     down: str | None = None  # why it is unavailable, while it is
+    mounts_seen: frozenset[str] = frozenset()  # mount points beneath it seen mounted
+    away: frozenset[str] = frozenset()  # those not mounted now, when last looked at
 
     @property
     def folder(self) -> str:
@@ -37,8 +42,9 @@ class _Root:
 class RootGuard:
     """Says whether a root can testify that its files are gone, logging each change."""
 
-    def __init__(self, roots: list[_Root]) -> None:
+    def __init__(self, roots: list[_Root], store: RootStore | None = None) -> None:
         self._roots = {root.config.id: root for root in roots}
+        self._store = store
         for root_id in self._roots:
             metrics.ROOT_AVAILABLE.labels(root=root_id).set(1)
 
@@ -63,6 +69,7 @@ class RootGuard:
         """Check every root (``check_present``), and that each is the folder whose identity
         was recorded for it, recording the identity of a root seen for the first time."""
         cls.check_present(configs)
+        mounts = await store.root_mounts()
         recorded = {
             root_id: RootIdentity.decode(text)
             for root_id, text in (await store.root_identities()).items()
@@ -83,8 +90,56 @@ class RootGuard:
                     "root identity recorded",
                     extra={"root": config.id, "path": str(path), "identity": known.describe()},
                 )
-            roots.append(_Root(config, known))
-        return cls(roots)
+            roots.append(_Root(config, known, mounts_seen=submounts.decode(mounts.get(config.id))))
+        guard = cls(roots, store)
+        for root in roots:
+            await guard._look_at_mounts(root)
+        return guard
+
+    async def ensure_mounted(self, location: Location) -> None:
+        """Raise ``RootUnavailableError`` when the file lies beneath a mount point of its root
+        that was seen mounted and is not now: its absence says nothing about it."""
+        root = self._roots.get(location.root_id)
+        if root is None:
+            return
+        away = await self._look_at_mounts(root)
+        for point in away:
+            if submounts.covers((point,), location.relative):
+                raise RootUnavailableError(
+                    root.config.id, submounts.away_reason(root.config.id, point)
+                )
+
+    @staticmethod
+    def _mounts_now(root: _Root, path: Path) -> submounts.MountsSeen | None:
+        current = submounts.mount_points_beneath(path)
+        if current is None:
+            return None
+        return submounts.look_again(root.mounts_seen, current, partial(submounts.is_folder, path))
+
+    async def _look_at_mounts(self, root: _Root) -> frozenset[str]:
+        path = root.config.path.expanduser()
+        found = await asyncio.to_thread(self._mounts_now, root, path)
+        if found is None:
+            return root.away  # no mount table to read
+        if found.seen != root.mounts_seen and self._store is not None:
+            await self._store.record_root_mounts(root.config.id, submounts.encode(found.seen))
+        root.mounts_seen = found.seen
+        for point in sorted(found.away - root.away):
+            log.error(
+                "mount point away",
+                extra={
+                    "root": root.config.id,
+                    "folder": point,
+                    "reason": submounts.away_reason(root.config.id, point),
+                },
+            )
+        for point in sorted(root.away - found.away):
+            log.info(
+                "mount point back, or its folder removed",
+                extra={"root": root.config.id, "folder": point},
+            )
+        root.away = found.away
+        return found.away
 
     def ensure_available(self, root_id: str) -> None:
         """Raise ``RootUnavailableError`` unless the root is there and the folder it was."""

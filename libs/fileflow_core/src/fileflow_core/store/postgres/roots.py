@@ -54,3 +54,19 @@ class PostgresRoots:
                 identity,
             )
         )
+
+    async def root_mounts(self) -> dict[str, str]:
+        rows = await self._db.run(
+            lambda conn: conn.fetch("SELECT id, mounts FROM roots WHERE mounts IS NOT NULL")
+        )
+        return {row["id"]: row["mounts"] for row in rows}
+
+    async def record_root_mounts(self, root_id: str, mounts: str) -> None:
+        await self._db.run(
+            lambda conn: conn.execute(
+                "INSERT INTO roots (id, collection, path, mounts) VALUES ($1, $1, '', $2)"
+                " ON CONFLICT (id) DO UPDATE SET mounts = EXCLUDED.mounts, updated_at = now()",
+                root_id,
+                mounts,
+            )
+        )

@@ -44,3 +44,14 @@ class SqliteRoots:
             f" ON CONFLICT (id) DO UPDATE SET identity = excluded.identity, updated_at = {NOW}",
             (root_id, identity),
         )
+
+    async def root_mounts(self) -> dict[str, str]:
+        rows = await self._db.read("SELECT id, mounts FROM roots WHERE mounts IS NOT NULL")
+        return {row[0]: row[1] for row in rows}
+
+    async def record_root_mounts(self, root_id: str, mounts: str) -> None:
+        await self._db.write(
+            "INSERT INTO roots (id, collection, path, mounts) VALUES (?1, ?1, '', ?2)"
+            f" ON CONFLICT (id) DO UPDATE SET mounts = excluded.mounts, updated_at = {NOW}",
+            (root_id, mounts),
+        )
