@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
+import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import uvloop
 
 from fileflow_core.settings import Settings
@@ -44,6 +47,25 @@ REPO = Path(__file__).resolve().parents[2]
 DRAMATIQ_PROCESSES = os.cpu_count() or 2
 DRAMATIQ_THREADS = (8, 16, 32)
 WORKER_BOOT_S = 3.0
+# Process groups of the peers' processes still running: a benchmark cut short by its time limit
+# does not reach the ``finally`` that stops them, and a pool left running holds 64 connections.
+PEER_GROUPS: set[int] = set()
+_PR_SET_PDEATHSIG = 1
+
+
+def _dies_with_the_benchmark() -> None:
+    """In the child before it runs: SIGTERM when the benchmark's process ends, even by
+    ``os._exit`` (the hang watchdog), which runs no cleanup of its own."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@pytest.fixture(autouse=True)
+def no_peer_left_running() -> Iterator[None]:
+    yield
+    for group in list(PEER_GROUPS):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        PEER_GROUPS.discard(group)
 
 
 async def drain_rate(count_done: Any, total: int, pids: list[int]) -> dict[str, Any]:
@@ -123,7 +145,10 @@ async def dramatiq_enqueue(env: dict[str, str], paths: list[str]) -> asyncio.sub
         env=env,
         cwd=REPO,
         stdin=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_dies_with_the_benchmark,
     )
+    PEER_GROUPS.add(producer.pid)
     assert producer.stdin is not None
     producer.stdin.write("".join(f"{path}\n" for path in paths).encode())
     producer.stdin.close()
@@ -145,12 +170,16 @@ async def dramatiq_workers(
         cwd=REPO,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_dies_with_the_benchmark,
     )
+    PEER_GROUPS.add(worker.pid)
     try:
         yield worker
     finally:
         worker.terminate()
         await worker.wait()
+        PEER_GROUPS.discard(worker.pid)
 
 
 async def dramatiq_end_to_end(
@@ -179,6 +208,7 @@ async def dramatiq_end_to_end(
             await asyncio.sleep(0.05)
         seconds = time.perf_counter() - started
         assert await producer.wait() == 0
+        PEER_GROUPS.discard(producer.pid)
         cpu = tree_stats(worker.pid).cpu_s - cpu_before + producer_stats.cpu_s
         pg = server_cpu_s()["postgresql"] - pg_before
     await reset(settings)
