@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fileflow_core.errors import ContentMissingError
-from fileflow_core.models import ContentInfo, FileObservation
+from fileflow_core.errors import ContentMissingError, WriteRejectedError
+from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.store.sqlite import SqliteDocumentStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -126,3 +126,28 @@ async def test_operator_queries(store: SqliteDocumentStore) -> None:
     assert [row["path"] for row in await store.queries.list_files(status="failed")] == ["b"]
     assert await store.queries.get_file(999) is None
     assert await store.ping()
+
+
+async def test_a_batch_is_one_transaction_run_in_one_hop(store: SqliteDocumentStore) -> None:
+    """A batch is written whole on the connection's thread, or not at all."""
+    batch = [
+        PresentWrite(seen(f"f{i}.txt", 1, inode=i), SHA_A, content(SHA_A) if i == 0 else None)
+        for i in range(20)
+    ]
+    assert await store.writes.record_present_many(batch) == ["completed"] * 20
+    refused = [
+        PresentWrite(seen("g.txt", 2), SHA_B, content(SHA_B)),
+        PresentWrite(seen("/absolute.txt", 2), SHA_B),  # the schema refuses it
+    ]
+    with pytest.raises(WriteRejectedError):
+        await store.writes.record_present_many(refused)
+    # Rolled back whole: the first file of the refused batch and its content are not there.
+    assert await store.queries.status_counts() == {"completed": 20}
+    assert not await store.writes.content_exists(SHA_B)
+    # The connection is usable afterwards, and writes from both paths interleave.
+    written = await asyncio.gather(
+        store.writes.record_present_many([PresentWrite(seen("g.txt", 3), SHA_B, content(SHA_B))]),
+        store.writes.record_deleted(seen("f1.txt", 4)),
+    )
+    assert written == [["completed"], True]
+    assert await store.queries.status_counts() == {"completed": 20, "deleted": 1}

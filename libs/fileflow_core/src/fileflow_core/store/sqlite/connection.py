@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import orjson
@@ -18,6 +18,8 @@ import orjson
 from fileflow_core.errors import TransientError
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+T = TypeVar("T")
 
 
 def timestamp(moment: datetime) -> str:
@@ -129,6 +131,37 @@ class Database:
             except sqlite3.Error as exc:
                 await self._db.rollback()
                 raise TransientError(f"SQLite rejected the write: {exc!r}") from exc
+
+    async def write_in_one_hop(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` in one transaction, run whole on the connection's thread: a batch of
+        statements hands over between threads once, not once a statement (under load each
+        hand-over waits for the GIL, up to its 5 ms switch interval). Raises
+        ``TransientError`` when the database is busy or the commit fails; what ``work`` raises
+        (the transaction rolled back) otherwise."""
+        async with self._lock:
+            # aiosqlite runs every call through this queue to its thread; it has no public way
+            # to run a function there (tests/unit/test_sqlite_store.py checks that it works).
+            run: Callable[..., Awaitable[T]] = self._db._execute
+            return await run(self._transaction_now, work)
+
+    def _transaction_now(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._db._conn
+        assert conn is not None, "the SQLite connection is closed"
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise TransientError(f"SQLite at {self.path} is busy: {exc!r}") from exc
+        try:
+            result = work(conn)
+        except BaseException:
+            conn.rollback()
+            raise
+        try:
+            conn.commit()
+        except sqlite3.Error as exc:
+            conn.rollback()
+            raise TransientError(f"SQLite rejected the write: {exc!r}") from exc
+        return result
 
     async def write(self, sql: str, params: Any) -> list[aiosqlite.Row]:
         try:

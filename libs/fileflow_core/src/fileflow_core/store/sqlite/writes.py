@@ -7,8 +7,6 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
 from fileflow_core.errors import ContentMissingError, WriteRejectedError
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.paths import display_path, path_bytes
@@ -117,56 +115,14 @@ class SqliteWrites:
     async def record_present_many(
         self, writes: Sequence[PresentWrite]
     ) -> list[str | ContentMissingError | None]:
-        """Every file in one transaction: SQLite takes one writer at a time, and each commit
-        is a fixed cost that a batch shares."""
-        results: list[str | ContentMissingError | None] = []
+        """Every file in one transaction, run on the connection's thread in one hop: SQLite
+        takes one writer at a time, and each commit is a fixed cost that a batch shares."""
         try:
-            async with self._db.transaction() as db:
-                for write in writes:
-                    results.append(await self._write_present(db, write))
+            return await self._db.write_in_one_hop(
+                lambda conn: [_write_present(conn, w) for w in writes]
+            )
         except sqlite3.Error as exc:
             raise WriteRejectedError(f"SQLite rejected the write: {exc!r}") from exc
-        return results
-
-    async def _write_present(
-        self, db: aiosqlite.Connection, write: PresentWrite
-    ) -> str | ContentMissingError | None:
-        if write.content is not None:
-            await self._store_content(db, write.content, write.replace_content)
-        elif not await db.execute_fetchall(
-            "SELECT 1 FROM contents WHERE sha256 = ?", (write.sha256,)
-        ):
-            return ContentMissingError(f"content {write.sha256} is not stored")
-        params = _observation(
-            write.observation,
-            sha256=write.sha256,
-            attempts=write.attempts,
-            source=json_text(write.observation.source),
-        )
-        written = list(await db.execute_fetchall(_UPSERT_PRESENT, params))
-        return str(written[0][0]) if written else None
-
-    @staticmethod
-    async def _store_content(db: aiosqlite.Connection, content: ContentInfo, replace: bool) -> None:
-        stored = await db.execute_fetchall(
-            _UPSERT_CONTENT,
-            {
-                "sha256": content.sha256,
-                "size": content.size,
-                "mime_type": content.mime_type,
-                "metadata": json_text(content.metadata),
-                "status": content.extraction_status,
-                "error": content.extraction_error,
-                "replace": replace,
-            },
-        )
-        if not stored:
-            return
-        await db.execute("DELETE FROM chunks WHERE content_sha256 = ?", (content.sha256,))
-        await db.executemany(
-            "INSERT INTO chunks (content_sha256, seq, text) VALUES (?, ?, ?)",
-            [(content.sha256, seq, text) for seq, text in enumerate(content.chunks)],
-        )
 
     async def record_deleted(self, observation: FileObservation) -> bool:
         written = await self._db.write(
@@ -198,3 +154,42 @@ class SqliteWrites:
         await self._db.write(
             _UPSERT_FAILED, _observation(observation, error=error[:2000], attempts=attempts)
         )
+
+
+def _write_present(
+    conn: sqlite3.Connection, write: PresentWrite
+) -> str | ContentMissingError | None:
+    if write.content is not None:
+        _store_content(conn, write.content, write.replace_content)
+    elif not conn.execute("SELECT 1 FROM contents WHERE sha256 = ?", (write.sha256,)).fetchone():
+        return ContentMissingError(f"content {write.sha256} is not stored")
+    params = _observation(
+        write.observation,
+        sha256=write.sha256,
+        attempts=write.attempts,
+        source=json_text(write.observation.source),
+    )
+    written = conn.execute(_UPSERT_PRESENT, params).fetchone()
+    return None if written is None else str(written[0])
+
+
+def _store_content(conn: sqlite3.Connection, content: ContentInfo, replace: bool) -> None:
+    stored = conn.execute(
+        _UPSERT_CONTENT,
+        {
+            "sha256": content.sha256,
+            "size": content.size,
+            "mime_type": content.mime_type,
+            "metadata": json_text(content.metadata),
+            "status": content.extraction_status,
+            "error": content.extraction_error,
+            "replace": replace,
+        },
+    ).fetchone()
+    if stored is None:
+        return
+    conn.execute("DELETE FROM chunks WHERE content_sha256 = ?", (content.sha256,))
+    conn.executemany(
+        "INSERT INTO chunks (content_sha256, seq, text) VALUES (?, ?, ?)",
+        [(content.sha256, seq, text) for seq, text in enumerate(content.chunks)],
+    )
