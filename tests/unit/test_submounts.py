@@ -27,8 +27,9 @@ def test_a_point_not_mounted_whose_folder_is_there_is_away() -> None:
     assert found.away == {"share"}
     # "old" lost its folder (removed on purpose): forgotten; "new" is remembered from now on.
     assert found.seen == {"share", "usb", "new"}
-    assert found.hides("share/a.txt") and found.hides("share")
-    assert not found.hides("shared/a.txt") and not found.hides("usb/a.txt")
+    assert submounts.covers(found.away, "share/a.txt") and submounts.covers(found.away, "share")
+    assert not submounts.covers(found.away, "shared/a.txt")
+    assert not submounts.covers(found.away, "usb/a.txt")
 
 
 def test_a_point_inside_an_away_point_stays_known() -> None:

@@ -12,14 +12,19 @@ absence counts again.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from fileflow_core.mounts import parse_mounts
+
+log = logging.getLogger(__name__)
 
 MOUNT_TABLE = "/proc/self/mounts"
 
@@ -62,9 +67,6 @@ class MountsSeen:
     seen: frozenset[str]
     away: frozenset[str]
 
-    def hides(self, relative: str) -> bool:
-        return covers(self.away, relative)
-
 
 def look_again(
     seen: frozenset[str], current: frozenset[str], still_a_folder: Callable[[str], bool]
@@ -102,3 +104,52 @@ def away_reason(root_id: str, point: str) -> str:
         "the files under it are NOT marked deleted, and wait for it. Mount it again; or, if it "
         "is gone for good, remove its empty folder, and its files are marked deleted"
     )
+
+
+class MountsBeneath:
+    """One root's mount points: remembered through ``save``, looked at again on demand, each
+    one's going and coming back logged once."""
+
+    def __init__(
+        self,
+        root_id: str,
+        root: Path,
+        seen: frozenset[str],
+        save: Callable[[frozenset[str]], Awaitable[None]],
+    ) -> None:
+        self._root_id = root_id
+        self._root = root
+        self._seen = seen
+        self._save = save
+        self.away: frozenset[str] = frozenset()
+
+    async def look(self) -> frozenset[str]:
+        """The mount points away now (the ones mounted now are remembered from now on)."""
+        found = await asyncio.to_thread(self._now)
+        if found is None:
+            return self.away  # no mount table: what is away cannot be told anew
+        if found.seen != self._seen:
+            await self._save(found.seen)
+            self._seen = found.seen
+        for point in sorted(found.away - self.away):
+            log.error(
+                "mount point away",
+                extra={
+                    "root": self._root_id,
+                    "folder": point,
+                    "reason": away_reason(self._root_id, point),
+                },
+            )
+        for point in sorted(self.away - found.away):
+            log.info(
+                "mount point back, or its folder removed",
+                extra={"root": self._root_id, "folder": point},
+            )
+        self.away = found.away
+        return found.away
+
+    def _now(self) -> MountsSeen | None:
+        current = mount_points_beneath(self._root)
+        if current is None:
+            return None
+        return look_again(self._seen, current, partial(is_folder, self._root))

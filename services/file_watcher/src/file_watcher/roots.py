@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 from file_watcher.filters import PathFilter
@@ -21,7 +20,7 @@ from fileflow_core.roots import (
     unavailable_reason,
 )
 from fileflow_core.settings import RootConfig
-from fileflow_core.submounts import away_reason, is_folder, look_again, mount_points_beneath
+from fileflow_core.submounts import MountsBeneath
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +40,8 @@ class WatchedRoot:
     # Its real folders ("" for itself), each watched on its own (never through a symlink);
     # None until first walked.
     folders: set[str] | None = None
-    # Mount points beneath it seen mounted once and not mounted now: what is under them is away.
-    away_mounts: frozenset[str] = frozenset()
+    # Its mount points, remembered in its state; None until first looked at.
+    mounts: MountsBeneath | None = None
 
     @property
     def id(self) -> str:
@@ -79,27 +78,14 @@ class WatchedRoot:
 
     async def look_at_mounts(self) -> frozenset[str]:
         """The mount points beneath the root that are away now (their files are kept, not
-        deleted), recording the ones mounted now; each change is logged once."""
-        current = mount_points_beneath(self.path)
-        if current is None:
-            return self.away_mounts  # no mount table: what is away cannot be told anew
-        seen = self.state.recorded_mounts()
-        found = look_again(seen, current, partial(is_folder, self.path))
-        if found.seen != seen:
-            await self.state.record_mounts(found.seen)
-        for point in sorted(found.away - self.away_mounts):
-            log.error(
-                "mount point away",
-                extra={"root": self.id, "folder": point, "reason": away_reason(self.id, point)},
+        deleted), remembering the ones mounted now."""
+        if self.mounts is None:
+            self.mounts = MountsBeneath(
+                self.id, self.path, self.state.recorded_mounts(), self.state.record_mounts
             )
-        for point in sorted(self.away_mounts - found.away):
-            log.info(
-                "mount point back, or its folder removed; catching up",
-                extra={"root": self.id, "folder": point},
-            )
-        self.away_mounts = found.away
-        metrics.MOUNTS_AWAY.labels(root=self.id).set(len(found.away))
-        return found.away
+        away = await self.mounts.look()
+        metrics.MOUNTS_AWAY.labels(root=self.id).set(len(away))
+        return away
 
     def refresh_source(self) -> None:
         if self.config.git:

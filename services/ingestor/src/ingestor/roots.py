@@ -4,11 +4,9 @@ before any missing file is recorded as deleted (absence is not deletion; see
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 from fileflow_core import metrics, submounts
 from fileflow_core.beneath import Location
@@ -22,6 +20,7 @@ from fileflow_core.roots import (
     unavailable_reason,
 )
 from fileflow_core.settings import RootConfig
+from fileflow_core.submounts import MountsBeneath
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +29,8 @@ log = logging.getLogger(__name__)
 class _Root:
     config: RootConfig
     identity: RootIdentity
+    mounts: MountsBeneath
     down: str | None = None  # why it is unavailable, while it is
-    mounts_seen: frozenset[str] = frozenset()  # mount points beneath it seen mounted
-    away: frozenset[str] = frozenset()  # those not mounted now, when last looked at
 
     @property
     def folder(self) -> str:
@@ -42,9 +40,8 @@ class _Root:
 class RootGuard:
     """Says whether a root can testify that its files are gone, logging each change."""
 
-    def __init__(self, roots: list[_Root], store: RootStore | None = None) -> None:
+    def __init__(self, roots: list[_Root]) -> None:
         self._roots = {root.config.id: root for root in roots}
-        self._store = store
         for root_id in self._roots:
             metrics.ROOT_AVAILABLE.labels(root=root_id).set(1)
 
@@ -90,11 +87,12 @@ class RootGuard:
                     "root identity recorded",
                     extra={"root": config.id, "path": str(path), "identity": known.describe()},
                 )
-            roots.append(_Root(config, known, mounts_seen=submounts.decode(mounts.get(config.id))))
-        guard = cls(roots, store)
+            seen = submounts.decode(mounts.get(config.id))
+            save = partial(_record_mounts, store, config.id)
+            roots.append(_Root(config, known, MountsBeneath(config.id, path, seen, save)))
         for root in roots:
-            await guard._look_at_mounts(root)
-        return guard
+            await root.mounts.look()  # what is mounted now is remembered from the start
+        return cls(roots)
 
     async def ensure_mounted(self, location: Location) -> None:
         """Raise ``RootUnavailableError`` when the file lies beneath a mount point of its root
@@ -102,44 +100,12 @@ class RootGuard:
         root = self._roots.get(location.root_id)
         if root is None:
             return
-        away = await self._look_at_mounts(root)
+        away = await root.mounts.look()
         for point in away:
             if submounts.covers((point,), location.relative):
                 raise RootUnavailableError(
                     root.config.id, submounts.away_reason(root.config.id, point)
                 )
-
-    @staticmethod
-    def _mounts_now(root: _Root, path: Path) -> submounts.MountsSeen | None:
-        current = submounts.mount_points_beneath(path)
-        if current is None:
-            return None
-        return submounts.look_again(root.mounts_seen, current, partial(submounts.is_folder, path))
-
-    async def _look_at_mounts(self, root: _Root) -> frozenset[str]:
-        path = root.config.path.expanduser()
-        found = await asyncio.to_thread(self._mounts_now, root, path)
-        if found is None:
-            return root.away  # no mount table to read
-        if found.seen != root.mounts_seen and self._store is not None:
-            await self._store.record_root_mounts(root.config.id, submounts.encode(found.seen))
-        root.mounts_seen = found.seen
-        for point in sorted(found.away - root.away):
-            log.error(
-                "mount point away",
-                extra={
-                    "root": root.config.id,
-                    "folder": point,
-                    "reason": submounts.away_reason(root.config.id, point),
-                },
-            )
-        for point in sorted(root.away - found.away):
-            log.info(
-                "mount point back, or its folder removed",
-                extra={"root": root.config.id, "folder": point},
-            )
-        root.away = found.away
-        return found.away
 
     def ensure_available(self, root_id: str) -> None:
         """Raise ``RootUnavailableError`` unless the root is there and the folder it was."""
@@ -182,3 +148,7 @@ class RootGuard:
         if root is None:
             return None
         return Location(root_id, root.folder, relative, root.identity)
+
+
+async def _record_mounts(store: RootStore, root_id: str, points: frozenset[str]) -> None:
+    await store.record_root_mounts(root_id, submounts.encode(points))
