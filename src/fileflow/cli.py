@@ -186,8 +186,10 @@ def roots(
     """Each root: available or why not, and the identity recorded when it was first scanned.
 
     A root that is missing, not a folder, or not the folder it was (a share not mounted, a
-    volume not attached) is unavailable: none of its files is recorded as deleted meanwhile."""
+    volume not attached) is unavailable: none of its files is recorded as deleted meanwhile;
+    nor are the files under a share mounted inside a root while it is away."""
     from fileflow.ops import accept_roots, describe_roots
+    from fileflow_core.submounts import away_reason
 
     settings = _settings(ctx, roots_arg, backend=backend, data_dir=data_dir)
     if accept:
@@ -203,7 +205,9 @@ def roots(
         state = "available" if root["available"] else f"UNAVAILABLE: {root['reason']}"
         print(f"{root['id']}  {root['path']}  {state}")
         print(f"    recorded: {root['recorded'] or 'not yet'}; now: {root['now'] or '-'}")
-    if any(not root["available"] for root in report):
+        for point in root["mounts_away"]:
+            print(f"    AWAY: {away_reason(root['id'], point)}")
+    if any(not root["available"] or root["mounts_away"] for root in report):
         raise typer.Exit(1)
 
 

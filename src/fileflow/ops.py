@@ -7,12 +7,14 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from file_watcher.filters import PathFilter
 from file_watcher.scan import scan_tree
-from file_watcher.state import read_identity, write_identity
+from file_watcher.state import read_identity, read_mounts, write_identity
+from fileflow_core import submounts
 from fileflow_core.adapters import describe, open_broker, open_store
 from fileflow_core.errors import ConfigError, MessageDecodeError, TransientError
 from fileflow_core.messages import FileEvent, Operation, decode_event
@@ -243,6 +245,7 @@ async def describe_roots(settings: Settings) -> list[dict[str, Any]]:
     """Each configured root: whether it can testify about its files now, and why not."""
     async with opened_store(settings) as store:
         recorded = await store.roots.root_identities()
+        mounts = await store.roots.root_mounts()
     report = []
     for root in settings.roots:
         path = root.path.expanduser()
@@ -261,9 +264,20 @@ async def describe_roots(settings: Settings) -> list[dict[str, Any]]:
                 "reason": reason,
                 "recorded": None if identity is None else identity.describe(),
                 "now": now,
+                "mounts_away": _mounts_away(settings, root.id, path, mounts.get(root.id)),
             }
         )
     return report
+
+
+def _mounts_away(settings: Settings, root_id: str, path: Path, stored: str | None) -> list[str]:
+    """Mount points beneath the root that the ingestor or the watcher saw, not mounted now."""
+    seen = submounts.decode(stored) | read_mounts(settings.state_dir, root_id)
+    current = submounts.mount_points_beneath(path)
+    if current is None:
+        return []
+    found = submounts.look_again(seen, current, partial(submounts.is_folder, path))
+    return sorted(found.away)
 
 
 async def accept_roots(settings: Settings, root_ids: list[str]) -> None:

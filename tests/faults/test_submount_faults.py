@@ -13,6 +13,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from fileflow_core.messages import FileEvent, Operation, encode_event
@@ -26,6 +27,7 @@ from tests.faults.test_root_faults import (
     tombstones,
     write_library,
 )
+from tests.integration.test_embedded_run import fileflow
 from tests.pipeline import Db, publish_raw
 from tests.services import Service, service, service_env
 from tests.support import wait_until
@@ -105,6 +107,11 @@ async def test_a_share_unmounted_inside_a_root_tombstones_nothing(
         )
         assert await tombstones(db) == 0
         assert await completed(db) == total
+        # The operator's view says which folder is away and what to do.
+        roots = fileflow(env, "roots")
+        assert roots.returncode == 1, roots.stdout
+        assert "AWAY: folder 'share' beneath root 'lib' was a mount point" in roots.stdout
+        assert orjson.loads(fileflow(env, "roots", "--json").stdout)[0]["mounts_away"] == ["share"]
         share.mount()
         async with service("watch", env) as watcher:
             await caught_up(watcher)

@@ -103,17 +103,27 @@ def state_file(state_dir: Path, root_id: str) -> Path:
 
 def read_identity(state_dir: Path, root_id: str) -> RootIdentity | None:
     """The identity a watcher recorded for a root in ``state_dir`` (touching nothing else)."""
+    text = _read_meta(state_dir, root_id, "root_identity")
+    return None if text is None else RootIdentity.decode(text)
+
+
+def read_mounts(state_dir: Path, root_id: str) -> frozenset[str]:
+    """The mount points a watcher saw beneath a root (touching nothing else)."""
+    return submounts.decode(_read_meta(state_dir, root_id, "mounts"))
+
+
+def _read_meta(state_dir: Path, root_id: str, key: str) -> str | None:
     path = state_file(state_dir, root_id)
     if not path.exists():
         return None
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        row = db.execute("SELECT value FROM meta WHERE key = 'root_identity'").fetchone()
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     except sqlite3.OperationalError:
         return None
     finally:
         db.close()
-    return None if row is None else RootIdentity.decode(row[0])
+    return None if row is None else str(row[0])
 
 
 def write_identity(state_dir: Path, root_id: str, identity: RootIdentity) -> bool:
