@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import subprocess
 import time
 from collections import Counter
@@ -128,6 +129,55 @@ async def test_the_rest_of_a_large_burst_is_caught_up_by_a_scan_exactly_once(
     assert len({event.path for event in events}) == files
     assert watcher.left_to_rescan > 0  # the burst's rest was not observed one by one
     assert watcher.scans_done >= 2  # the start's, and the one after the burst
+
+
+async def test_folders_a_burst_created_are_watched_after_its_catch_up(
+    settings: Settings, root_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst too large to observe event by event also creates folders; the scan after it
+    finds their files, and the watch must then cover them: a file written there later is
+    published at once, not at the next reconcile."""
+    monkeypatch.setattr(watch, "LIVE_BURST_EVENTS", 600)
+    published = Published(settings.queue_name)
+
+    def burst() -> None:
+        for i in range(1_000):  # in the root: past the limit, the rest is left to the scan
+            (root_dir / f"top{i}.txt").write_bytes(b"%d" % i)
+        for folder in range(10):  # so these folders' creation is never observed
+            (root_dir / f"new{folder}").mkdir()
+            for i in range(100):
+                (root_dir / f"new{folder}" / f"f{i}.txt").write_bytes(b"%d" % i)
+
+    async with pipeline.watcher(quick(settings)) as running:
+        await asyncio.to_thread(burst)
+        assert len(await published.settle(quiet_s=4.0, timeout_s=120)) == 2_000
+        for folder in range(10):
+            (root_dir / f"new{folder}" / "later.txt").write_text(f"after the burst {folder}")
+        await published.settle(quiet_s=2.0, timeout_s=30)
+        watcher = await running.halt()
+    assert watcher.left_to_rescan > 0  # the burst's rest was not observed one by one
+    later = {event.path for event in published.events if event.path.endswith("later.txt")}
+    assert later == {f"new{folder}/later.txt" for folder in range(10)}
+
+
+async def test_a_folder_removed_and_made_again_is_watched_again(
+    settings: Settings, root_dir: Path
+) -> None:
+    """The watch on a removed folder ends with it; the folder made again under its name is
+    watched anew, so a file written there well after its creation is still published."""
+    (root_dir / "inbox").mkdir()
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings)):
+        (root_dir / "inbox" / "a.txt").write_text("a")
+        await published.settle(quiet_s=1.0)
+        shutil.rmtree(root_dir / "inbox")
+        await published.settle(quiet_s=1.0)
+        (root_dir / "inbox").mkdir()
+        await asyncio.sleep(2.5)  # past the second listing of a new folder
+        (root_dir / "inbox" / "b.txt").write_text("b")
+        await published.settle(quiet_s=1.5)
+    assert published.ops() >= {("upsert", "inbox/a.txt"), ("delete", "inbox/a.txt")}
+    assert ("upsert", "inbox/b.txt") in published.ops()
 
 
 async def test_a_catch_up_lets_a_file_still_being_written_settle_first(

@@ -47,6 +47,7 @@ class CatchUp:
         *,
         settled: Callable[[], Awaitable[object]] | None = None,
         spawn: Callable[[Coroutine[Any, Any, object], str], None] | None = None,
+        folders_found: Callable[[WatchedRoot, set[str]], None] | None = None,
     ) -> None:
         self._availability = availability
         self._observer = observer
@@ -55,6 +56,9 @@ class CatchUp:
         self._stopping = stopping
         self._settled = settled  # waits until every queued change is confirmed
         self._spawn = spawn
+        # Told the folders a scan walked: one made during a burst that was not observed event
+        # by event is not watched yet, and nothing else would notice.
+        self._folders_found = folders_found
         self.scans_done = 0
 
     async def run(self, root: WatchedRoot) -> int:
@@ -71,6 +75,8 @@ class CatchUp:
         differences, scanning_s, complete = await self._compare(
             root, trust_rules=trust_rules, away=away
         )
+        if complete and self._folders_found is not None and root.folders is not None:
+            self._folders_found(root, root.folders)
         if len(root.known) >= LARGE_BACKLOG:
             release_free_memory()  # what the scan of a large tree allocated
         metrics.SCAN_DURATION.labels(root=root.id).observe(scanning_s)

@@ -88,6 +88,7 @@ class Watcher:
             self.stopping,
             settled=self.publisher.settled,
             spawn=owned.spawn,
+            folders_found=self._folders_walked,
         )
         self.watches = {
             root.id: RootWatch(
@@ -121,6 +122,9 @@ class Watcher:
 
     def _new_folders(self, root: WatchedRoot, folders: set[str]) -> None:
         self.watches[root.id].add_folders(folders)
+
+    def _folders_walked(self, root: WatchedRoot, folders: set[str]) -> None:
+        self.watches[root.id].add_folders(folders, made_again_too=False)
 
     def catch_up_all(self) -> None:
         for root in self.roots.values():

@@ -74,6 +74,9 @@ class RootWatch:
         self._leaving = False  # the rest of a burst is left to the rescan after it
         self._folders_changed = asyncio.Event()
         self._unwatched: set[str] = set()  # folders found new, not in the watch yet
+        # The folders the running watch was placed on, by name, with their inode then: a
+        # folder removed and made again under the same name is not watched any more.
+        self._watched: dict[str, int] | None = None
         self.left_to_rescan = 0  # notifications not observed one by one
 
     async def run(self) -> None:
@@ -98,13 +101,22 @@ class RootWatch:
             if time.monotonic() - started < 1.0:
                 await self._sleep_unless_stopped(1.0)  # a watch that cannot last: not a spin
 
-    def add_folders(self, folders: set[str]) -> None:
-        """Folders found new under the root: watched from the next restart, soon."""
-        known = self.root.folders
-        if known is None or not self.root.config.recursive or folders <= known:
-            return
-        self._unwatched |= folders - known
+    def add_folders(self, folders: set[str], *, made_again_too: bool = True) -> None:
+        """Folders found under the root that the running watch is not on: watched from the
+        next restart, soon. What a catch-up found is compared by name; a few folders just seen
+        created (``made_again_too``) also by inode, since one may have been removed and made
+        again under a watched name."""
+        known, watched = self.root.folders, self._watched
+        if known is None or watched is None or not self.root.config.recursive:
+            return  # not watching yet: the watch starts from the root's folders
+        new = folders - watched.keys()
+        if made_again_too:
+            new |= {f for f in folders & watched.keys() if _inode(self.root.path, f) != watched[f]}
+        new -= self._unwatched
         known |= folders
+        if not new:
+            return
+        self._unwatched |= new
         self._owned.later(ADD_FOLDERS_S, ("add-folders", self.root.id), self._folders_changed.set)
 
     def _after_failure(self, exc: BaseException) -> None:
@@ -187,9 +199,11 @@ class RootWatch:
 
     async def _watch_folders(self, ended: asyncio.Event) -> None:
         root = self.root
-        paths = _watchable(root.path, root.folders or {""})
-        if not paths:
+        watchable = _watchable(root.path, root.folders or {""})
+        self._watched = watchable
+        if not watchable:
             return
+        paths = [root.path / folder if folder else root.path for folder in sorted(watchable)]
         async for changes in watchfiles.awatch(
             *paths,
             watch_filter=None,
@@ -249,17 +263,25 @@ class RootWatch:
         self._rescan_after_burst(now)
 
 
-def _watchable(root: Path, folders: set[str]) -> list[Path]:
-    """The folders still there as real folders (not replaced by a file or a symlink)."""
-    found = []
-    for folder in sorted(folders):
-        path = root / folder if folder else root
+def _watchable(root: Path, folders: set[str]) -> dict[str, int]:
+    """The folders still there as real folders (not replaced by a file or a symlink), with
+    their inodes."""
+    found = {}
+    for folder in folders:
         try:
-            if stat.S_ISDIR(os.lstat(path).st_mode):
-                found.append(path)
+            info = os.lstat(root / folder if folder else root)
         except OSError:
             continue
+        if stat.S_ISDIR(info.st_mode):
+            found[folder] = info.st_ino
     return found
+
+
+def _inode(root: Path, folder: str) -> int | None:
+    try:
+        return os.lstat(root / folder if folder else root).st_ino
+    except OSError:
+        return None
 
 
 def raise_if_watch_limit(exc: OSError, root: WatchedRoot) -> None:
