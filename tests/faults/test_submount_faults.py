@@ -128,3 +128,33 @@ async def test_a_share_unmounted_inside_a_root_tombstones_nothing(
             )
             assert await completed(db) == FILES
     await verify(of=settings)
+
+
+async def test_a_share_mounted_again_under_a_running_watcher_is_watched_live(
+    settings: Settings, root_dir: Path, share: Mounted, verify: Any
+) -> None:
+    """The watches inside a share end when it is unmounted; mounted again, it is watched anew
+    at once, not from the next reconcile (the default 10 minutes here)."""
+    env = service_env(settings, root_dir)
+    db = Db(settings.database_url)
+    for i in range(SHARE_FILES):
+        (share.root / f"s{i}.txt").write_text(f"share file {i}\n")
+    async with service("ingest", env), service("watch", env) as watcher:
+        await wait_until(lambda: completed(db), lambda n: n == SHARE_FILES, what="import")
+        share.unmount(lazy=True)
+        await asyncio.sleep(3)
+        share.mount()
+        await asyncio.sleep(3)
+        (share.root / "after.txt").write_text("written once the share was back")
+        (share.root / "s0.txt").unlink()
+        await wait_until(
+            lambda: db.fetchval(
+                "SELECT count(*) FROM files WHERE path = 'share/after.txt' AND status = 'completed'"
+            ),
+            lambda n: n == 1,
+            timeout_s=20,
+            what="after.txt",
+        )
+        await wait_until(lambda: tombstones(db), lambda n: n == 1, timeout_s=20, what="s0")
+        assert await deletes_published(watcher) == 1
+    await verify()

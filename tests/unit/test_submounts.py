@@ -13,6 +13,7 @@ from file_watcher.roots import WatchedRoot
 from file_watcher.scan import scan_tree
 from file_watcher.state import WatcherState
 from fileflow_core import submounts
+from fileflow_core.mounts import parse_mount_ids
 from fileflow_core.settings import RootConfig
 
 
@@ -87,3 +88,17 @@ async def test_the_watcher_state_keeps_the_points_it_saw(tmp_path: Path) -> None
     other = WatcherState(tmp_path / "state", "lib", tmp_path / "elsewhere", "q")
     assert other.recorded_mounts() == frozenset()
     other.close()
+
+
+def test_mount_ids_say_when_a_share_was_mounted_again() -> None:
+    info = (
+        "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n"
+        "91 22 7:0 / /srv/lib/my\\040share rw - ext4 /dev/loop0 rw\n"
+    )
+    assert parse_mount_ids(info) == [(22, "/"), (91, "/srv/lib/my share")]
+    again = info.replace("91 22 7:0", "97 22 7:1")
+    assert parse_mount_ids(again) != parse_mount_ids(info)
+
+
+def test_nothing_is_mounted_beneath_a_fresh_folder(tmp_path: Path) -> None:
+    assert submounts.mounts_now_beneath(tmp_path) == frozenset()

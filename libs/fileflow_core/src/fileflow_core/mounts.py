@@ -47,6 +47,17 @@ def parse_mounts(text: str) -> list[tuple[str, str]]:
     return mounts
 
 
+def parse_mount_ids(text: str) -> list[tuple[int, str]]:
+    """(mount id, mount point) pairs from the text of /proc/self/mountinfo: a filesystem
+    mounted again gets a new id."""
+    mounts = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[0].isdigit():
+            mounts.append((int(fields[0]), _unescape(fields[4])))
+    return mounts
+
+
 def filesystem_of(path: Path, mounts: list[tuple[str, str]]) -> str | None:
     """The type of the innermost mount holding ``path`` (already resolved)."""
     best: tuple[int, str] | None = None

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from fileflow_core.mounts import parse_mounts
+from fileflow_core.mounts import parse_mount_ids, parse_mounts
 
 log = logging.getLogger(__name__)
 
 MOUNT_TABLE = "/proc/self/mounts"
+MOUNT_INFO = "/proc/self/mountinfo"
 
 
 def points_beneath(root: str, points: Iterable[str]) -> frozenset[str]:
@@ -46,6 +47,21 @@ def mount_points_beneath(root: Path) -> frozenset[str] | None:
     except OSError:
         return None
     return points_beneath(os.path.realpath(root), (point for point, _ in parse_mounts(text)))
+
+
+def mounts_now_beneath(root: Path) -> frozenset[tuple[int, str]] | None:
+    """Each mount beneath ``root`` now, as (mount id, point): unmounted and mounted again, a
+    share has a new id, and the OS watches inside it ended with the old one. None where no
+    mount table can be read."""
+    try:
+        with open(MOUNT_INFO, encoding="utf-8", errors="surrogateescape") as table:
+            text = table.read()
+    except OSError:
+        return None
+    prefix = os.path.realpath(root).rstrip("/") + "/"
+    return frozenset(
+        (mount_id, point) for mount_id, point in parse_mount_ids(text) if point.startswith(prefix)
+    )
 
 
 def is_folder(root: Path, relative: str) -> bool:

@@ -34,6 +34,7 @@ from fileflow_core import metrics
 from fileflow_core.errors import ConfigError
 from fileflow_core.paths import relative_to_root
 from fileflow_core.settings import Settings
+from fileflow_core.submounts import mounts_now_beneath
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class RootWatch:
         # The folders the running watch was placed on, by name, with their inode then: a
         # folder removed and made again under the same name is not watched any more.
         self._watched: dict[str, int] | None = None
+        self._mounts: frozenset[tuple[int, str]] | None = None  # beneath it, as the watch began
         self.left_to_rescan = 0  # notifications not observed one by one
 
     async def run(self) -> None:
@@ -156,6 +158,7 @@ class RootWatch:
             root.folders = await asyncio.to_thread(
                 folders_of, root.path, root.filter, recursive=root.config.recursive
             )
+        self._mounts = await asyncio.to_thread(mounts_now_beneath, self.root.path)
         ended = asyncio.Event()
         current = asyncio.create_task(self._watch_folders(ended), name=f"watch:{self.root.id}")
         try:
@@ -194,8 +197,23 @@ class RootWatch:
                 return "unavailable"
             if self._folders_changed.is_set():
                 return "folders"
+            if await self._mounts_changed():
+                return "mounts"
         current.result()  # raises what ended it
         return "ended"
+
+    async def _mounts_changed(self) -> bool:
+        """Whether a share beneath the root was mounted, unmounted or mounted again since
+        the watch began: the OS watches inside an unmounted filesystem end with it, so the
+        watch starts again after a catch-up (which also sees what the share holds now)."""
+        now = await asyncio.to_thread(mounts_now_beneath, self.root.path)
+        if now is None or now == self._mounts:
+            return False
+        log.info(
+            "mounts beneath the root changed: catching up and watching again",
+            extra={"root": self.root.id},
+        )
+        return True
 
     async def _watch_folders(self, ended: asyncio.Event) -> None:
         root = self.root
