@@ -157,8 +157,10 @@ async def dramatiq_enqueue(env: dict[str, str], paths: list[str]) -> asyncio.sub
 
 @contextlib.asynccontextmanager
 async def dramatiq_workers(
-    env: dict[str, str], threads: int
+    env: dict[str, str], threads: int, log_path: Path
 ) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The pool, its output in ``log_path`` (a stalled run names it)."""
+    log_file = await asyncio.to_thread(log_path.open, "wb")
     worker = await asyncio.create_subprocess_exec(
         str(BIN / "dramatiq"),
         "tests.perf.dramatiq_baseline",
@@ -168,8 +170,8 @@ async def dramatiq_workers(
         str(threads),
         env=env,
         cwd=REPO,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
         preexec_fn=_dies_with_the_benchmark,
     )
@@ -180,6 +182,7 @@ async def dramatiq_workers(
         worker.terminate()
         await worker.wait()
         PEER_GROUPS.discard(worker.pid)
+        log_file.close()
 
 
 async def dramatiq_end_to_end(
@@ -192,7 +195,8 @@ async def dramatiq_end_to_end(
         "FILEFLOW_BASELINE_PREFIX": f"{settings.redis_key_prefix}dramatiq-{threads}-{confirms}:"
     }
     paths = await relative_paths(root)
-    async with dramatiq_workers(env, threads) as worker:
+    log_path = root.parent / f"dramatiq-{threads}-{confirms}.log"
+    async with dramatiq_workers(env, threads, log_path) as worker:
         await asyncio.sleep(WORKER_BOOT_S)
         cpu_before = tree_stats(worker.pid).cpu_s
         pg_before = server_cpu_s()["postgresql"]
@@ -201,7 +205,9 @@ async def dramatiq_end_to_end(
         producer_stats = tree_stats(producer.pid)
         while (await db.completed_count()) < count:
             if time.perf_counter() - started > 600:
-                raise AssertionError("Dramatiq's pool made no progress for 600 s")
+                raise AssertionError(
+                    f"Dramatiq's pool did not store {count} files in 600 s; its log: {log_path}"
+                )
             if producer.returncode is None:
                 with contextlib.suppress(OSError):
                     producer_stats = tree_stats(producer.pid)

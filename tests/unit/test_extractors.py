@@ -18,6 +18,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fileflow_core.beneath import Location
 from ingestor.extractors import (
@@ -29,6 +31,7 @@ from ingestor.extractors import (
     sniff_mime,
 )
 from ingestor.extractors.text import chunk_text
+from ingestor.extractors.worker import clean_text
 from tests import samples
 
 pytestmark = pytest.mark.timeout(30)
@@ -495,6 +498,25 @@ def test_counting_lines_and_words_a_slice_at_a_time_matches_the_lists(
             text = "".join(rng.choice("ab \n\r\x0b\u2028\t") for _ in range(rng.randrange(40)))
             assert text_module.count_lines(text) == len(text.splitlines()), repr(text)
             assert text_module.count_words(text) == len(text.split()), repr(text)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_words_in_ascii_text_are_counted_as_split_counts_them(text: str) -> None:
+    """The ASCII fast path (no string per word) counts every ASCII whitespace ``str.split``
+    knows, \x1c-\x1f included, and agrees with it on any text."""
+    from ingestor.extractors import text as text_module
+
+    assert text_module.count_words(text) == len(text.split())
+    assert text_module.count_words(text + "\u00e9 x") == len((text + "\u00e9 x").split())
+
+
+@given(st.text())
+def test_cleaned_text_keeps_no_nul_nor_lone_surrogate(text: str) -> None:
+    cleaned = clean_text(text)
+    assert "\x00" not in cleaned
+    cleaned.encode("utf-8")  # raises on a lone surrogate
+    if text.isascii():
+        assert cleaned == text.replace("\x00", "")
 
 
 @pytest.mark.timeout(120)

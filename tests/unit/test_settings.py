@@ -65,7 +65,8 @@ def test_root_id_for_is_always_valid(path: str) -> None:
 def test_defaults() -> None:
     settings = load_settings()
     assert settings.concurrency == 100
-    assert settings.effective_prefetch == 200  # twice the concurrency
+    # Its slots, their commit places and one set more.
+    assert settings.effective_prefetch == 400
     assert settings.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
     assert settings.queue_name == "fileflow.events"
     assert settings.roots == []

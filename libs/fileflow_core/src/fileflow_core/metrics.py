@@ -188,11 +188,18 @@ EXTRACTION_WORKERS = Gauge(
     registry=INGESTOR,
 )
 FILES_IN_FLIGHT = Gauge(
-    "fileflow_ingestor_files_in_flight", "Files being processed now", registry=INGESTOR
+    "fileflow_ingestor_files_in_flight",
+    "Files being read, hashed or extracted now (each holds one of FILEFLOW_CONCURRENCY slots)",
+    registry=INGESTOR,
 )
 FILES_IN_FLIGHT_MAX = Gauge(
     "fileflow_ingestor_files_in_flight_max",
-    "Highest number of files processed at once",
+    "Highest number of files read, hashed or extracted at once",
+    registry=INGESTOR,
+)
+FILES_COMMITTING = Gauge(
+    "fileflow_ingestor_files_committing",
+    "Files whose rows are ready and wait for their group commit (holding no slot)",
     registry=INGESTOR,
 )
 OLDEST_PENDING = Gauge(

@@ -33,6 +33,10 @@ from fileflow_core.setting_names import misnamed_variables, unknown_keys
 from fileflow_core.urls import check_server_url, redact_list, split_url_list
 
 _ROOT_ID_RE = re.compile(ROOT_ID_PATTERN)
+# Files an ingestor keeps waiting for their group commit, per slot of FILEFLOW_CONCURRENCY:
+# with one, a single write batch held them all and the next could not form while it committed
+# (10,000 small files: 3,000 files/s; with two, 3,500; with three, 3,650).
+COMMIT_PLACES_PER_SLOT = 2
 
 
 class RootConfig(BaseModel):
@@ -232,9 +236,10 @@ class Settings(BaseSettings):
 
     @property
     def effective_prefetch(self) -> int:
-        # Twice the concurrency: a finished file's slot is refilled from messages already here,
-        # not after an ack-and-deliver round trip to the broker.
-        return self.prefetch or 2 * self.concurrency
+        # The files an ingestor holds (its slots and their commit places), and one set more: a
+        # freed slot is refilled from messages already here, not after an ack-and-deliver round
+        # trip to the broker.
+        return self.prefetch or (2 + COMMIT_PLACES_PER_SLOT) * self.concurrency
 
     @property
     def sqlite_path(self) -> Path:

@@ -23,6 +23,7 @@ from ingestor import faults
 from ingestor.handle import FileHandler, Result
 from ingestor.outage import StoreOutage
 from ingestor.pathlocks import KeyedLocks
+from ingestor.slots import FileSlot, SlotPool
 from ingestor.stages import timed_file
 
 log = logging.getLogger(__name__)
@@ -55,20 +56,19 @@ class DeliveryProcessor:
         self._handler = handler
         self._store = store
         self.outage = outage
-        self._slots = asyncio.Semaphore(concurrency)
+        self.slots = SlotPool(concurrency)
         self._locks = KeyedLocks()
         self._active: set[asyncio.Task[None]] = set()
         self._renewals: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._failure_record_timeout_s = failure_record_timeout_s
         self._renew_after_s = renew_after_s
-        self.in_flight = 0
-        self.max_in_flight = 0
         # When each event held here (running or waiting for its path or a slot) was seen.
         self._held_since: dict[object, float] = {}
         # Read when scraped, not set per file.
-        metrics.FILES_IN_FLIGHT.set_function(lambda: self.in_flight)
-        metrics.FILES_IN_FLIGHT_MAX.set_function(lambda: self.max_in_flight)
+        metrics.FILES_IN_FLIGHT.set_function(lambda: self.slots.working)
+        metrics.FILES_IN_FLIGHT_MAX.set_function(lambda: self.slots.max_working)
+        metrics.FILES_COMMITTING.set_function(lambda: self.slots.committing)
         metrics.OLDEST_PENDING.set_function(self.oldest_pending_s)
 
     def oldest_pending_s(self) -> float:
@@ -137,28 +137,33 @@ class DeliveryProcessor:
             del self._held_since[token]
 
     async def _process_held(self, event: FileEvent, delivery: Delivery) -> None:
-        async with self._locks.hold((event.root_id, event.path)), self._slots:
-            if self._stopping or (self.outage is not None and self.outage.paused):
-                # Handed back untouched: no attempt is spent while the store is down.
-                await delivery.requeue()
-                _REQUEUED.inc()
-                return
-            self._enter()
-            # A timer, not a task per file: most files finish long before it fires.
-            renewal = asyncio.get_running_loop().call_later(
-                self._renew_after_s, self._start_renewal, delivery
-            )
+        async with self._locks.hold((event.root_id, event.path)):
+            slot = self.slots.slot()
+            await slot.acquire()
             try:
-                with timed_file(event.root_id, event.path, delivery.attempt) as outcome:
-                    outcome["result"] = await self._settle(event, delivery)
+                if self._stopping or (self.outage is not None and self.outage.paused):
+                    # Handed back untouched: no attempt is spent while the store is down.
+                    await delivery.requeue()
+                    _REQUEUED.inc()
+                    return
+                # A timer, not a task per file: most files finish long before it fires.
+                renewal = asyncio.get_running_loop().call_later(
+                    self._renew_after_s, self._start_renewal, delivery
+                )
+                try:
+                    with timed_file(event.root_id, event.path, delivery.attempt) as outcome:
+                        outcome["result"] = await self._settle(event, delivery, slot)
+                finally:
+                    renewal.cancel()
             finally:
-                renewal.cancel()
-                self._leave()
+                slot.release()
 
-    async def _settle(self, event: FileEvent, delivery: Delivery) -> str:
+    async def _settle(self, event: FileEvent, delivery: Delivery, slot: FileSlot) -> str:
         """Handle the event and settle its delivery; returns what became of it."""
         try:
-            result = await self._handler.handle(event, delivery.attempt, renewed=delivery.renewed)
+            result = await self._handler.handle(
+                event, delivery.attempt, renewed=delivery.renewed, slot=slot
+            )
         except RootUnavailableError as exc:
             await delivery.postpone(str(exc))
             _POSTPONED.inc()
@@ -271,12 +276,14 @@ class DeliveryProcessor:
             return
         _RENEWED.inc()
 
-    def _enter(self) -> None:
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+    @property
+    def in_flight(self) -> int:
+        """Files holding a work slot now (reading, hashing, extracting)."""
+        return self.slots.working
 
-    def _leave(self) -> None:
-        self.in_flight -= 1
+    @property
+    def max_in_flight(self) -> int:
+        return self.slots.max_working
 
     async def close(self) -> None:
         """Stop the hand-overs still being published (their deliveries go back anyway)."""

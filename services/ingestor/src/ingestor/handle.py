@@ -27,6 +27,7 @@ from ingestor.pathlocks import KeyedLocks
 from ingestor.read import FileDigest, GroupedReads, read_and_hash
 from ingestor.recent import RecentSet
 from ingestor.roots import RootGuard
+from ingestor.slots import FileSlot, NoSlot
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,17 @@ class FileHandler:
             raise UnknownRootError(f"unknown root {event.root_id!r}: not in FILEFLOW_ROOTS")
         return location
 
-    async def handle(self, event: FileEvent, attempt: int = 1, *, renewed: bool = False) -> Result:
+    async def handle(
+        self,
+        event: FileEvent,
+        attempt: int = 1,
+        *,
+        renewed: bool = False,
+        slot: FileSlot | None = None,
+    ) -> Result:
+        """``slot``: the file's place in the pool, given on while the file waits for its
+        commit (see ``ingestor.slots``)."""
+        slot = slot or NoSlot()
         path = self.locate(event)
         if renewed and await self._already_stored(path):
             _SHORT_CIRCUITS["database"].inc()
@@ -115,16 +126,31 @@ class FileHandler:
         known_in = None if event.reprocess else await self._known_in(digest.sha256)
         if known_in is not None:
             return await self._store(
-                observation, None, path, digest, attempt=attempt, known_in=known_in
+                observation, None, path, digest, slot, attempt=attempt, known_in=known_in
             )
-        # One extraction per content: copies arriving together wait for the first one.
+        return await self._store_new(
+            observation, path, digest, slot, reprocess=event.reprocess, attempt=attempt
+        )
+
+    async def _store_new(
+        self,
+        observation: FileObservation,
+        path: Location,
+        digest: FileDigest,
+        slot: FileSlot,
+        *,
+        reprocess: bool,
+        attempt: int,
+    ) -> Result:
+        """Store a content not known to be stored: extracted once, however many copies."""
+        # Copies arriving together wait for the first one.
         async with self._contents_in_progress.hold(digest.sha256):
             # A copy that held the lock meanwhile stored the content and added it to the
             # recent set, so this asks no second cache round trip (copies in other replicas
             # are rare and idempotent: they cost an extraction).
-            if not event.reprocess and digest.sha256 in self._recent:
+            if not reprocess and digest.sha256 in self._recent:
                 return await self._store(
-                    observation, None, path, digest, attempt=attempt, known_in="in_process"
+                    observation, None, path, digest, slot, attempt=attempt, known_in="in_process"
                 )
             content = self._kept.take(digest.sha256)
             if content is None:
@@ -133,7 +159,7 @@ class FileHandler:
                     await self.store.record_processing(observation, attempts=attempt)
                 content = await self._extract(path, digest)
             return await self._store(
-                observation, content, path, digest, attempt=attempt, reprocess=event.reprocess
+                observation, content, path, digest, slot, attempt=attempt, reprocess=reprocess
             )
 
     async def _read(
@@ -216,6 +242,7 @@ class FileHandler:
         content: ContentInfo | None,
         path: Location,
         digest: FileDigest,
+        slot: FileSlot,
         *,
         attempt: int,
         reprocess: bool = False,
@@ -226,7 +253,8 @@ class FileHandler:
         started = time.perf_counter()
         write = PresentWrite(observation, digest.sha256, content, attempt, reprocess)
         try:
-            status = await self._write_keeping(write)
+            async with slot.waiting_for_commit():
+                status = await self._write_keeping(write)
             if known_in is not None:
                 _SHORT_CIRCUITS[known_in].inc()
         except ContentMissingError:
@@ -235,9 +263,10 @@ class FileHandler:
             metrics.CACHE_LOOKUPS.labels(result="stale").inc()
             self._recent.discard(digest.sha256)
             content = await self._extract(path, digest)
-            status = await self._write_keeping(
-                PresentWrite(observation, digest.sha256, content, attempt)
-            )
+            async with slot.waiting_for_commit():
+                status = await self._write_keeping(
+                    PresentWrite(observation, digest.sha256, content, attempt)
+                )
         stages.observe("store", started)
         if content is not None:
             # Only after the commit: marking earlier would turn one failed write into a

@@ -58,12 +58,29 @@ def _as_utf8(data: bytes) -> str | None:
 
 def count_lines(text: str) -> int:
     """``len(text.splitlines())``, a slice at a time, each cut just after a line break."""
-    return _count_in_slices(text, _LINE_END, str.splitlines)
+    return _count_in_slices(text, _LINE_END, _lines_in)
+
+
+def _lines_in(text: str) -> int:
+    return len(text.splitlines())
 
 
 def count_words(text: str) -> int:
     """``len(text.split())``, a slice at a time, each cut at whitespace."""
-    return _count_in_slices(text, _SPACE, str.split)
+    return _count_in_slices(text, _SPACE, _words_in)
+
+
+# ASCII whitespace as ``str.split`` sees it (\x1c-\x1f included) marked b" ", the rest b"x".
+_WORD_MARKS = bytes(32 if chr(byte).isspace() else 120 for byte in range(128)) + b"x" * 128
+
+
+def _words_in(text: str) -> int:
+    """``len(text.split())`` without a string per word for ASCII text (most text, and 4x
+    faster): a word starts at each non-space byte that follows a space, or at the start."""
+    if not text.isascii():
+        return len(text.split())
+    marks = text.encode("ascii").translate(_WORD_MARKS)
+    return marks.count(b" x") + marks.startswith(b"x")
 
 
 # A line ends after a break; "\r\n" is one break, so a cut never falls between them.
@@ -71,14 +88,12 @@ _LINE_END = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _SPACE = re.compile(r"\s")
 
 
-def _count_in_slices(
-    text: str, boundary: re.Pattern[str], parts: Callable[[str], list[str]]
-) -> int:
+def _count_in_slices(text: str, boundary: re.Pattern[str], count_in: Callable[[str], int]) -> int:
     count = start = 0
     while start < len(text):
         found = boundary.search(text, start + _COUNT_SLICE_CHARS)
         end = len(text) if found is None else found.end()
-        count += len(parts(text[start:end]))
+        count += count_in(text[start:end])
         start = end
     return count
 

@@ -133,7 +133,8 @@ def clean_text(text: str) -> str:
     when there is something to remove (a 100 MB text rarely has)."""
     if "\x00" in text:
         text = text.replace("\x00", "")
-    if _SURROGATE.search(text):
+    # An ASCII string holds no surrogate: the flag is read, not the text scanned.
+    if not text.isascii() and _SURROGATE.search(text):
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
 
