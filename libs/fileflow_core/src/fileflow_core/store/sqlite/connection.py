@@ -16,6 +16,7 @@ import aiosqlite
 import orjson
 
 from fileflow_core.errors import TransientError
+from fileflow_core.store.sqlite.checkpoint import WRITER_CHECKPOINT_PAGES, Checkpointer
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -63,6 +64,7 @@ class Database:
         self.path = path
         self._lock = asyncio.Lock()
         self.applied: list[str] = []  # migrations this open applied
+        self._checkpointer = Checkpointer(path)
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -81,12 +83,14 @@ class Database:
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
             # SQLite's own unhex() arrived in 3.41; older builds are common.
             await db.create_function("ff_unhex", 1, bytes.fromhex, deterministic=True)
             store.applied = await store.migrate()
         except (sqlite3.Error, TransientError) as exc:
             await db.close()
             raise TransientError(f"cannot prepare the SQLite database {path}: {exc!r}") from exc
+        store._checkpointer.start()
         return store
 
     async def migrate(self) -> list[str]:
@@ -112,6 +116,7 @@ class Database:
         return applied
 
     async def close(self) -> None:
+        await self._checkpointer.close()
         await self._db.close()
 
     @asynccontextmanager
@@ -131,6 +136,7 @@ class Database:
             except sqlite3.Error as exc:
                 await self._db.rollback()
                 raise TransientError(f"SQLite rejected the write: {exc!r}") from exc
+            self._checkpointer.wrote()
 
     async def write_in_one_hop(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` in one transaction, run whole on the connection's thread: a batch of
@@ -142,7 +148,10 @@ class Database:
             # aiosqlite runs every call through this queue to its thread; it has no public way
             # to run a function there (tests/unit/test_sqlite_store.py checks that it works).
             run: Callable[..., Awaitable[T]] = self._db._execute
-            return await run(self._transaction_now, work)
+            try:
+                return await run(self._transaction_now, work)
+            finally:
+                self._checkpointer.wrote()
 
     def _transaction_now(self, work: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._db._conn
