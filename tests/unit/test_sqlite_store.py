@@ -151,3 +151,50 @@ async def test_a_batch_is_one_transaction_run_in_one_hop(store: SqliteDocumentSt
     )
     assert written == [["completed"], True]
     assert await store.queries.status_counts() == {"completed": 20, "deleted": 1}
+
+
+async def chunks_of(store: SqliteDocumentStore, sha: str) -> list[str]:
+    rows = await store._db.read(
+        "SELECT text FROM chunks WHERE content_sha256 = ? ORDER BY seq", (sha,)
+    )
+    return [row[0] for row in rows]
+
+
+async def test_a_batch_replaces_the_chunks_of_contents_it_replaces_and_keeps_the_rest(
+    store: SqliteDocumentStore,
+) -> None:
+    """New contents get their chunks; a content that failed before, or is reprocessed, has its
+    old chunks replaced; a content stored complete keeps its own."""
+    sha_c = "c" * 64
+    failed = ContentInfo(SHA_A, 3, "text/plain", {}, ("old a1", "old a2"), extraction_error="x")
+    await store.writes.record_present_many(
+        [
+            PresentWrite(seen("a.txt", 1), SHA_A, failed),
+            PresentWrite(seen("b.txt", 1), SHA_B, content(SHA_B)),
+            PresentWrite(seen("c.txt", 1), sha_c, content(sha_c)),
+        ]
+    )
+    assert await chunks_of(store, SHA_A) == ["old a1", "old a2"]
+    again = ContentInfo(SHA_A, 3, "text/plain", {}, ("new a",))
+    ignored = ContentInfo(SHA_B, 3, "text/plain", {}, ("not stored",))
+    redone = ContentInfo(sha_c, 3, "text/plain", {}, ("redone c",))
+    written = await store.writes.record_present_many(
+        [
+            PresentWrite(seen("a.txt", 2), SHA_A, again),
+            PresentWrite(seen("b2.txt", 2), SHA_B, ignored),
+            PresentWrite(seen("c.txt", 2), sha_c, redone, replace_content=True),
+            PresentWrite(seen("gone.txt", 2), "d" * 64),
+        ]
+    )
+    assert written[:3] == ["completed", "completed", None]
+    assert isinstance(written[3], ContentMissingError)
+    assert await chunks_of(store, SHA_A) == ["new a"]
+    assert await chunks_of(store, SHA_B) == ["one chunk"]
+    assert await chunks_of(store, sha_c) == ["redone c"]
+    statuses = {row["path"]: row["status"] for row in await store.queries.list_files()}
+    assert statuses == {
+        "a.txt": "completed",
+        "b.txt": "completed",
+        "b2.txt": "completed",
+        "c.txt": "completed",
+    }
