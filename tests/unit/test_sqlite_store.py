@@ -12,6 +12,7 @@ import pytest
 from fileflow_core.errors import ContentMissingError, WriteRejectedError
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.store.sqlite import SqliteDocumentStore
+from fileflow_core.store.sqlite.checkpoint import CHECKPOINT_INTERVAL_S
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -198,3 +199,35 @@ async def test_a_batch_replaces_the_chunks_of_contents_it_replaces_and_keeps_the
         "b2.txt": "completed",
         "c.txt": "completed",
     }
+
+
+async def test_the_log_is_checkpointed_after_writes_off_the_writer(tmp_path: Path) -> None:
+    """The writer's own checkpoint limit is far away (16,000 pages): the database file grows
+    only because the second connection copied the log into it."""
+    database = tmp_path / "data" / "fileflow.sqlite3"
+    opened = await SqliteDocumentStore.open(database)
+    try:
+        # The schema's own writes are checkpointed first.
+        await asyncio.sleep(3 * CHECKPOINT_INTERVAL_S)
+        size_before = database.stat().st_size
+        writes = [
+            PresentWrite(
+                seen(f"f{i}.txt", 1, inode=i),
+                f"{i:064x}",
+                ContentInfo(f"{i:064x}", 3, "text/plain", {}, ("x" * 2000,)),
+            )
+            for i in range(300)
+        ]
+        assert await opened.writes.record_present_many(writes) == ["completed"] * 300
+        assert database.stat().st_size == size_before  # still only in the log
+
+        async def grown() -> bool:
+            return database.stat().st_size > size_before + 300 * 2000
+
+        for _ in range(50):
+            if await grown():
+                break
+            await asyncio.sleep(0.1)
+        assert await grown()
+    finally:
+        await opened.close()

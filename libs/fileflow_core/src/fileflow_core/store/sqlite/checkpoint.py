@@ -62,6 +62,12 @@ class Checkpointer:
                 self._pending.clear()
                 await self._checkpoint(db)
                 await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+        except (sqlite3.Error, ValueError) as exc:
+            # The connection itself failed: the writer's own limit takes over.
+            log.warning(
+                "WAL checkpoints stopped; the writer checkpoints itself",
+                extra={"reason": repr(exc)},
+            )
         finally:
             await asyncio.shield(db.close())
 
