@@ -15,7 +15,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from fileflow_core.metrics import INGESTOR as REGISTRY
 from fileflow_core.settings import Settings
 from tests import pipeline
 from tests.integration.test_cli import env_for
@@ -142,12 +141,10 @@ async def test_healthz_answers_with_100_files_in_flight(settings: Settings, root
     busy = settings.model_copy(update={"ingestor_http_port": port, "concurrency": 100})
     db = Db(settings.database_url)
     latencies: list[float] = []
-    in_flight: list[float] = []
-    committing: list[float] = []
     # Queued before the ingestor starts: it is faster than this test publishes, and the point
-    # is a full semaphore.
+    # is a full ingestor.
     await publish_upserts(settings.queue_name, [f"f{i}.bin" for i in range(count)])
-    async with pipeline.ingestor(busy):
+    async with pipeline.ingestor(busy) as running:
         async with aiohttp.ClientSession() as session:
             begun = time.perf_counter()
             while await db.completed_count() < count:
@@ -155,30 +152,23 @@ async def test_healthz_answers_with_100_files_in_flight(settings: Settings, root
                 async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
                     assert response.status == 200
                 latencies.append(time.perf_counter() - started)
-                in_flight.append(
-                    REGISTRY.get_sample_value("fileflow_ingestor_files_in_flight") or 0
-                )
-                committing.append(
-                    REGISTRY.get_sample_value("fileflow_ingestor_files_committing") or 0
-                )
                 await asyncio.sleep(0.01)
+        processor = await pipeline.processor_of(running)
         elapsed = time.perf_counter() - begun
     p99 = percentile(latencies, 0.99) * 1000
     print(
         f"\n/healthz during import: {len(latencies)} requests, "
         f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, p99 {p99:.1f} ms, "
-        f"files in flight up to {max(in_flight):.0f}, waiting for their commit up to "
-        f"{max(committing):.0f}; {count / elapsed:.0f} files/s"
+        f"files in flight up to {processor.max_in_flight}, held with those waiting for their "
+        f"commit up to {processor.slots.max_held}; {count / elapsed:.0f} files/s"
     )
-    # Every probe answered 200 with the semaphore full; how fast is benchmark 7's figure
+    # Every probe answered 200 with the ingestor full; how fast is benchmark 7's figure
     # (tests/perf/test_bulk_import.py), not a wall-clock assertion here.
     assert len(latencies) >= 20
-    # A hundred files and more were held (never more than 100 in their slots): those whose
-    # rows waited for the group commit gave their slots to the next files meanwhile.
-    held = [working + waiting for working, waiting in zip(in_flight, committing, strict=True)]
-    assert max(held) >= 100
-    assert max(in_flight) <= 100
-    assert max(committing) > 0
+    # Never more than 100 read, hashed or extracted at once; more files than those were held,
+    # because files whose rows waited for the group commit gave their slots to the next ones.
+    assert processor.max_in_flight <= 100
+    assert processor.slots.max_held > processor.max_in_flight
 
 
 async def test_ingest_api(settings: Settings, root_dir: Path, tmp_path: Path) -> None:
