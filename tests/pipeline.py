@@ -95,6 +95,9 @@ async def processor_of(running: Running) -> DeliveryProcessor:
     return result
 
 
+COMPLETED_COUNT = "SELECT count(*) FROM files WHERE status = 'completed' AND NOT deleted"
+
+
 class Db:
     """Read-only looks at a test's PostgreSQL database."""
 
@@ -133,11 +136,7 @@ class Db:
             await conn.close()
 
     async def completed_count(self) -> int:
-        return int(
-            await self.fetchval(
-                "SELECT count(*) FROM files WHERE status = 'completed' AND NOT deleted"
-            )
-        )
+        return int(await self.fetchval(COMPLETED_COUNT))
 
     async def live_files(self) -> dict[str, tuple[str, int]]:
         rows = await self.fetch(

@@ -22,7 +22,7 @@ import uvloop
 from fileflow_core.settings import Settings
 from tests.perf.conftest import PERF_FILES
 from tests.perf.figures import latency_summary, report
-from tests.perf.procstats import server_cpu_s
+from tests.perf.progress import ProgressProbe
 from tests.pipeline import Db
 from tests.services import service, service_env
 from tests.support import percentile
@@ -99,6 +99,8 @@ async def import_and_measure(
         ]
         ingestor = replicas[0]
         watcher = await stack.enter_async_context(service("watch", env))
+        # Opened once the ingestor made the database.
+        progress = await stack.enter_async_context(ProgressProbe(settings.database_url))
 
         def ingestors_cpu_s() -> float:
             return sum(replica.stats().cpu_s for replica in replicas)
@@ -107,7 +109,7 @@ async def import_and_measure(
         cpu_before = {
             "ingestors": ingestors_cpu_s(),
             "watcher": watcher.stats().cpu_s,
-            **server_cpu_s(),
+            **progress.server_cpu_s(),
         }
         started = time.perf_counter()
         dropping = asyncio.create_task(asyncio.to_thread(drop_files, staging, root, count))
@@ -122,7 +124,7 @@ async def import_and_measure(
                 health.append(time.perf_counter() - probe)
                 await asyncio.sleep(0.05)
                 # Every probe: a coarser check would add up to its interval to the timing.
-                now_done = await db.completed_count()
+                now_done = await progress.completed()
                 if now_done > done:
                     done, progressed_at = now_done, time.perf_counter()
                 if time.perf_counter() - started >= TIMELINE_STEP_S * len(timeline):
@@ -135,7 +137,7 @@ async def import_and_measure(
         cpu_after = {
             "ingestors": ingestors_cpu_s(),
             "watcher": watcher_stats.cpu_s,
-            **server_cpu_s(),
+            **progress.server_cpu_s(),
         }
         metrics = await ingestor.metrics()
     rows = await db.fetch(

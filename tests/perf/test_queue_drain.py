@@ -35,6 +35,7 @@ from tests.perf.conftest import PERF_FILES
 from tests.perf.dramatiq_baseline import SEND_THREADS
 from tests.perf.figures import report
 from tests.perf.procstats import server_cpu_s, tree_stats
+from tests.perf.progress import ProgressProbe
 from tests.perf.test_bulk_import import import_and_measure
 from tests.perf.test_watcher_scale import published
 from tests.pipeline import Db
@@ -190,20 +191,22 @@ async def dramatiq_end_to_end(
 ) -> dict[str, Any]:
     """The bulk import's peer: the producer sends every file while the pool stores them; from
     the first send to the last row (the workers' start-up excluded)."""
-    db = Db(settings.database_url)
     env = dramatiq_env(settings, root, confirms=confirms) | {
         "FILEFLOW_BASELINE_PREFIX": f"{settings.redis_key_prefix}dramatiq-{threads}-{confirms}:"
     }
     paths = await relative_paths(root)
     log_path = root.parent / f"dramatiq-{threads}-{confirms}.log"
-    async with dramatiq_workers(env, threads, log_path) as worker:
+    async with (
+        dramatiq_workers(env, threads, log_path) as worker,
+        ProgressProbe(settings.database_url) as probe,
+    ):
         await asyncio.sleep(WORKER_BOOT_S)
         cpu_before = tree_stats(worker.pid).cpu_s
-        pg_before = server_cpu_s()["postgresql"]
+        pg_before = probe.server_cpu_s()["postgresql"]
         started = time.perf_counter()
         producer = await dramatiq_enqueue(env, paths)
         producer_stats = tree_stats(producer.pid)
-        while (await db.completed_count()) < count:
+        while (await probe.completed()) < count:
             if time.perf_counter() - started > 600:
                 raise AssertionError(
                     f"Dramatiq's pool did not store {count} files in 600 s; its log: {log_path}"
@@ -216,7 +219,7 @@ async def dramatiq_end_to_end(
         assert await producer.wait() == 0
         PEER_GROUPS.discard(producer.pid)
         cpu = tree_stats(worker.pid).cpu_s - cpu_before + producer_stats.cpu_s
-        pg = server_cpu_s()["postgresql"] - pg_before
+        pg = probe.server_cpu_s()["postgresql"] - pg_before
     await reset(settings)
     return {
         "files_per_s": round(count / seconds),
