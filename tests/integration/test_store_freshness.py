@@ -209,3 +209,20 @@ async def asyncpg_fetch(url: str, query: str) -> list[asyncpg.Record]:
         return list(await conn.fetch(query))
     finally:
         await conn.close()
+
+
+async def test_chunks_are_compressed_with_lz4(
+    store: PostgresDocumentStore, database_url: str
+) -> None:
+    """A 2 KB chunk is compressed when stored, by lz4 rather than the slower default."""
+    chunk = "the same words again and again " * 70
+    content = ContentInfo(NEW, len(chunk), "text/plain", chunks=(chunk,))
+    await store.writes.record_present(FileObservation("lib", "long.txt", T0, 1, 1, 1), content, NEW)
+    conn = await asyncpg.connect(database_url)
+    try:
+        method = await conn.fetchval(
+            "SELECT pg_column_compression(text) FROM chunks WHERE content_sha256 = $1", NEW
+        )
+    finally:
+        await conn.close()
+    assert method == "lz4"
