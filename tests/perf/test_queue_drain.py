@@ -206,10 +206,13 @@ async def dramatiq_end_to_end(
         started = time.perf_counter()
         producer = await dramatiq_enqueue(env, paths)
         producer_stats = tree_stats(producer.pid)
-        while (await probe.completed()) < count:
+        while (stored := await probe.completed()) < count:
             if time.perf_counter() - started > 600:
+                waiting = await queue_depth(env["FILEFLOW_BASELINE_QUEUE"])
                 raise AssertionError(
-                    f"Dramatiq's pool did not store {count} files in 600 s; its log: {log_path}"
+                    f"Dramatiq's pool stored {stored} of {count} files in 600 s; its producer "
+                    f"exited with {producer.returncode}, {waiting} messages are in its queue; "
+                    f"its log: {log_path}"
                 )
             if producer.returncode is None:
                 with contextlib.suppress(OSError):
