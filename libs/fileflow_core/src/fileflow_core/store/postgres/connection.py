@@ -29,8 +29,30 @@ def _jsonb_codec() -> dict[str, Any]:
     }
 
 
+# Each statement planned for the tables as they are. A plan PostgreSQL keeps after a few
+# executions is made for the sizes of that moment: one made over a nearly empty library scanned
+# all of `contents` in every later batch, so a file's write cost grew with the library (0.06 →
+# 0.35 ms at 300,000 files). Planning a batch's statements costs well under a millisecond. Set
+# on each connection rather than as a startup parameter, which poolers such as PgBouncer refuse;
+# PostgreSQL before 12 has no such setting and keeps its own choice.
+PLAN_EVERY_TIME = "SET plan_cache_mode = force_custom_plan"
+
+
+def _plan_setting(conn: asyncpg.Connection[asyncpg.Record]) -> str:
+    return PLAN_EVERY_TIME if conn.get_server_version().major >= 12 else ""
+
+
 async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     await conn.set_type_codec("jsonb", **_jsonb_codec())
+    if setting := _plan_setting(conn):
+        await conn.execute(setting)
+
+
+async def _reset_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """The pool's own reset (its RESET ALL would undo the plan setting), then the setting again,
+    in one round trip."""
+    if query := "\n".join(filter(None, [conn.get_reset_query(), _plan_setting(conn)])):
+        await conn.execute(query)
 
 
 class Database:
@@ -49,14 +71,8 @@ class Database:
                 min_size=1,
                 max_size=max_connections,
                 init=_init_connection,
+                reset=_reset_connection,
                 timeout=10,
-                # Each statement planned for the tables as they are. A plan PostgreSQL keeps
-                # after a few executions is made for the sizes of that moment: one made over a
-                # nearly empty library scanned all of `contents` in every later batch, so a
-                # file's write cost grew with the library (0.06 → 0.35 ms at 300,000 files).
-                # Planning a batch's statements costs well under a millisecond. A connection
-                # setting, not SET: the pool's RESET ALL on release would undo a SET.
-                server_settings={"plan_cache_mode": "force_custom_plan"},
             )
         except CONNECTION_ERRORS as exc:
             raise unreachable(url, exc) from exc
