@@ -1,8 +1,8 @@
 """The benchmarks' own look at progress, kept out of the figures they report.
 
 A benchmark counts the stored files every 50 ms. Through a new connection each time, every look
-forked a PostgreSQL backend and loaded its catalogs: about a quarter of the server CPU a bulk
-import reported was the benchmark watching. One connection serves every look here, and its
+forked a PostgreSQL backend and loaded its catalogs: about 30 % of the server CPU a bulk import
+reported was the benchmark watching. One connection serves every look here, and its
 backend's CPU is taken out of PostgreSQL's, so the figure is the pipeline's work alone.
 """
 

@@ -209,10 +209,14 @@ async def dramatiq_end_to_end(
         while (stored := await probe.completed()) < count:
             if time.perf_counter() - started > 600:
                 waiting = await queue_depth(env["FILEFLOW_BASELINE_QUEUE"])
+                ended = (
+                    "is still running"
+                    if producer.returncode is None
+                    else f"exited with {producer.returncode}"
+                )
                 raise AssertionError(
                     f"Dramatiq's pool stored {stored} of {count} files in 600 s; its producer "
-                    f"exited with {producer.returncode}, {waiting} messages are in its queue; "
-                    f"its log: {log_path}"
+                    f"{ended}, {waiting} messages are in its queue; its log: {log_path}"
                 )
             if producer.returncode is None:
                 with contextlib.suppress(OSError):
