@@ -13,6 +13,7 @@ from fileflow_core.errors import ContentMissingError, WriteRejectedError
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.store.sqlite import SqliteDocumentStore
 from fileflow_core.store.sqlite.checkpoint import CHECKPOINT_INTERVAL_S
+from fileflow_core.store.sqlite.connection import WRITER_CACHE_KIB
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -231,3 +232,9 @@ async def test_the_log_is_checkpointed_after_writes_off_the_writer(tmp_path: Pat
         assert await grown()
     finally:
         await opened.close()
+
+
+async def test_the_writer_keeps_a_large_page_cache(store: SqliteDocumentStore) -> None:
+    """Index pages stay in the writer's cache rather than SQLite's default 2 MB."""
+    rows = await store._db.read("PRAGMA cache_size")
+    assert rows[0][0] == -WRITER_CACHE_KIB

@@ -22,6 +22,13 @@ NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 T = TypeVar("T")
 
+# The writer's page cache. Each new file inserts at random places into the indexes keyed by
+# hashes, and SQLite's default cache (2 MB) sent most of those pages back to the kernel and read
+# them again: with 64 MB, `fileflow run` imported 10,000 files 8–15 % faster at 8–15 % less CPU a
+# file (benchmark 9, alternating runs), for about 64 MB more memory once the database is that
+# large.
+WRITER_CACHE_KIB = 64 * 1024
+
 
 def timestamp(moment: datetime) -> str:
     """UTC, microseconds always present: text that orders like the instant it names."""
@@ -84,6 +91,7 @@ class Database:
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
+            await db.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             # SQLite's own unhex() arrived in 3.41; older builds are common.
             await db.create_function("ff_unhex", 1, bytes.fromhex, deterministic=True)
             store.applied = await store.migrate()
