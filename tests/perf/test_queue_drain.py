@@ -89,7 +89,6 @@ async def fileflow_drain(
 ) -> dict[str, Any]:
     """Publish every file (a fresh watcher state, cache prefix and database rows per run),
     then drain the queue with ``replicas`` ingestor processes."""
-    db = Db(settings.database_url)
     env = service_env(
         settings,
         root,
@@ -110,8 +109,10 @@ async def fileflow_drain(
         ingestors = [
             await stack.enter_async_context(service("ingest", env)) for _ in range(replicas)
         ]
+        # Opened once the ingestor made the database.
+        progress = await stack.enter_async_context(ProgressProbe(settings.database_url))
         figures = await drain_rate(
-            db.completed_count, count, [ingestor.process.pid for ingestor in ingestors]
+            progress.completed, count, [ingestor.process.pid for ingestor in ingestors]
         )
     await reset(settings)
     return figures
