@@ -238,10 +238,11 @@ async def dramatiq_end_to_end(
     }
 
 
-async def limit_run(settings: Settings, root: Path, count: int) -> dict[str, Any]:
-    """The no-broker limit script over the same files, on empty tables."""
+async def limit_run(settings: Settings, root: Path, count: int, run: str = "") -> dict[str, Any]:
+    """The no-broker limit script over the same files, on empty tables; ``run`` names a cache
+    prefix of its own, for several runs against one Redis."""
     env = dramatiq_env(settings, root, confirms=False) | {
-        "FILEFLOW_BASELINE_PREFIX": f"{settings.redis_key_prefix}limit:"
+        "FILEFLOW_BASELINE_PREFIX": f"{settings.redis_key_prefix}limit{run}:"
     }
     pg_before = server_cpu_s()["postgresql"]
     process = await asyncio.create_subprocess_exec(
