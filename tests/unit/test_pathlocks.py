@@ -80,3 +80,18 @@ async def test_cancelled_waiter_leaves_nothing_behind() -> None:
     release.set()
     await first
     assert len(locks) == 0
+
+
+async def test_try_take_succeeds_only_on_a_free_key_and_give_hands_it_to_a_waiter() -> None:
+    locks = KeyedLocks()
+    assert locks.try_take("p")
+    assert not locks.try_take("p")
+    assert locks.try_take("q")
+    waiting = asyncio.create_task(locks.take("p"))
+    await asyncio.sleep(0)
+    locks.give("p")
+    await asyncio.wait_for(waiting, 1)
+    assert not locks.try_take("p")  # the waiter holds it now
+    locks.give("p")
+    locks.give("q")
+    assert len(locks) == 0

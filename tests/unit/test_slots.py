@@ -93,3 +93,22 @@ async def test_release_is_idempotent_and_the_default_places_are_a_multiple() -> 
     assert entered == 5 * COMMIT_PLACES_PER_SLOT
     release.set()
     await asyncio.gather(*holders)
+
+
+async def test_read_ahead_places_are_as_many_as_the_work_slots() -> None:
+    pool = SlotPool(2)
+    assert [pool.try_read_ahead() for _ in range(3)] == [True, True, False]
+    assert pool.reading_ahead == 2
+    pool.give_read_ahead()
+    assert pool.try_read_ahead()
+
+
+async def test_places_taken_at_once_count_like_awaited_ones() -> None:
+    pool = SlotPool(1, commit_places=1)
+    assert pool.try_take_work() and not pool.try_take_work()
+    assert pool.try_take_commit_place() and not pool.try_take_commit_place()
+    assert (pool.working, pool.committing, pool.max_held) == (1, 1, 2)
+    pool.give_work()
+    pool.give_commit_place()
+    assert (pool.working, pool.committing) == (0, 0)
+    await asyncio.wait_for(pool.take_work(), 1)

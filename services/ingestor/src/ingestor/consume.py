@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from collections.abc import Awaitable, Sequence
 
 from fileflow_core import metrics
 from fileflow_core.errors import (
@@ -17,20 +16,20 @@ from fileflow_core.errors import (
     TransientError,
 )
 from fileflow_core.messages import BatchEntry, FileEvent, decode_message
-from fileflow_core.models import FileObservation
+from fileflow_core.models import PresentWrite
 from fileflow_core.ports import Delivery, WriteStore
-from ingestor import faults
+from ingestor import faults, stages
+from ingestor.failures import FailedEvents
 from ingestor.handle import FileHandler, Result
+from ingestor.handover import Taken, all_ended
 from ingestor.outage import StoreOutage
 from ingestor.pathlocks import KeyedLocks
-from ingestor.slots import FileSlot, SlotPool
-from ingestor.stages import timed_file
+from ingestor.slots import SlotPool
 
 log = logging.getLogger(__name__)
 
 _CONSUMED = metrics.MESSAGES.labels(outcome="consumed")
 _ACKED = metrics.MESSAGES.labels(outcome="acked")
-_RETRIED = metrics.MESSAGES.labels(outcome="retried")
 _REQUEUED = metrics.MESSAGES.labels(outcome="requeued")
 _RENEWED = metrics.MESSAGES.labels(outcome="renewed")
 _DEAD_LETTERED = metrics.MESSAGES.labels(outcome="dead_lettered")
@@ -54,14 +53,15 @@ class DeliveryProcessor:
         renew_after_s: float = 900.0,
     ) -> None:
         self._handler = handler
-        self._store = store
+        self._failed = FailedEvents(
+            store, handler.clock, failure_record_timeout_s=failure_record_timeout_s
+        )
         self.outage = outage
         self.slots = SlotPool(concurrency)
         self._locks = KeyedLocks()
         self._active: set[asyncio.Task[None]] = set()
         self._renewals: set[asyncio.Task[None]] = set()
         self._stopping = False
-        self._failure_record_timeout_s = failure_record_timeout_s
         self._renew_after_s = renew_after_s
         # When each event held here (running or waiting for its path or a slot) was seen.
         self._held_since: dict[object, float] = {}
@@ -106,12 +106,143 @@ class DeliveryProcessor:
             await self._process_event(decoded, delivery)
             return
         parts = delivery.split([entry.body for entry in decoded])
-        # Every event of a batch is settled on its own, concurrently, like a message of its own.
-        await asyncio.gather(
-            *(self._process_entry(entry, part) for entry, part in zip(decoded, parts, strict=True))
+        await self._process_batch(decoded, parts)
+
+    async def _process_batch(self, entries: list[BatchEntry], parts: Sequence[Delivery]) -> None:
+        """Every event of a batch is settled on its own, like a message of its own. Those whose
+        path is free are read at once, with no task each, while a work slot or a read-ahead
+        place is free; copies of a content stored lately then only need their rows, which are
+        written together (``_settle_copies``). The others each get a task, handed what was
+        taken and read for them."""
+        copies: list[tuple[PresentWrite, FileEvent, Delivery, Taken]] = []
+        taken: list[Taken] = []
+        others: list[Awaitable[None]] = []
+        at_once = not (self._stopping or self._paused() or stages.per_file_lines())
+        for entry, part in zip(entries, parts, strict=True):
+            event = entry.event
+            held = None
+            if event is not None and at_once and not part.renewed:
+                held = self._take_at_once(event)
+            if held is None:
+                others.append(self._process_entry(entry, part))
+                continue
+            taken.append(held)
+            prepared = held.prepared
+            if prepared is not None and self._handler.is_stored_copy(prepared):
+                held.keep_lock_only()
+                copies.append(
+                    (self._handler.copy_row(prepared, part.attempt), prepared.event, part, held)
+                )
+            else:
+                others.append(self._process_entry(entry, part, held))
+        try:
+            await all_ended(self._settle_copies(copies), *others)
+        finally:
+            for held in taken:
+                held.release(self._locks)
+
+    def _take_at_once(self, event: FileEvent) -> Taken | None:
+        """The event's path lock; then, if a work slot or a read-ahead place is free, its file
+        read. None when the path is busy."""
+        held = Taken((event.root_id, event.path))
+        if not self._locks.try_take(held.key):
+            return None
+        slot = self.slots.slot()
+        if slot.try_acquire():
+            held.slot = slot
+        elif self.slots.try_read_ahead():
+            held.ahead_in = self.slots
+        else:
+            return held
+        held.prepared = self._handler.prepare(event)
+        if held.prepared is None:
+            held.leave_read_ahead()
+        return held
+
+    async def _settle_copies(
+        self, copies: list[tuple[PresentWrite, FileEvent, Delivery, Taken]]
+    ) -> None:
+        """Write the rows of a batch's stored copies together, then ack each. A copy whose
+        write failed goes the whole way again in a task of its own, which retries it or
+        reports it as any file's failure is."""
+        if not copies:
+            return
+        _CONSUMED.inc(len(copies))
+        token = object()
+        self._held_since[token] = min(event.seen_at.timestamp() for _, event, *_ in copies)
+        renewal = asyncio.get_running_loop().call_later(
+            self._renew_after_s, self._renew_all, [part for *_, part, _ in copies]
+        )
+        writes: list[asyncio.Future[str | None]] = []
+        again: list[tuple[FileEvent, Delivery, Taken]] = []
+        try:
+            started = time.perf_counter()
+            for write, *_, held in copies:
+                await self.slots.take_commit_place()
+                held.committing_in = self.slots
+                status = self._handler.write_soon(write)
+                # Given back by each write as it ends, never held while waiting for another
+                # place: batches waiting for places while holding some would wait for ever.
+                status.add_done_callback(held.written)
+                writes.append(status)
+            await asyncio.wait(writes)
+            faults.reach("crash-after-commit")
+            for (write, event, part, held), status in zip(copies, writes, strict=True):
+                if status.exception() is not None:
+                    again.append((event, part, held))
+                    continue
+                stages.observe("store", started)
+                await self._ack_copy(write, event, part, status.result())
+                held.release(self._locks)
+        except BaseException:
+            for status in writes:
+                status.cancel()  # its result is nobody's now; its row may still be written
+            raise
+        finally:
+            renewal.cancel()
+            del self._held_since[token]
+        await self._write_again(again)
+
+    async def _ack_copy(
+        self, write: PresentWrite, event: FileEvent, part: Delivery, status: str | None
+    ) -> None:
+        result = self._handler.copy_written(write, status)
+        try:
+            await part.ack()
+        except TransientError as exc:
+            log.warning(
+                "could not settle an event of a batch; the broker will redeliver the batch",
+                extra={"reason": str(exc)},
+            )
+            return
+        _ACKED.inc()
+        _FILES_DONE[result].inc()
+        _SEEN_TO_COMMITTED.observe(max(0.0, time.time() - event.seen_at.timestamp()))
+
+    async def _write_again(self, copies: list[tuple[FileEvent, Delivery, Taken]]) -> None:
+        """Copies whose row was not written: each the whole way, its path lock kept."""
+        await all_ended(
+            *(
+                self._process_entry(BatchEntry(event), part, held, counted=True)
+                for event, part, held in copies
+            )
         )
 
-    async def _process_entry(self, entry: BatchEntry, delivery: Delivery) -> None:
+    def _renew_all(self, parts: list[Delivery]) -> None:
+        for part in parts:
+            self._start_renewal(part)
+
+    def _paused(self) -> bool:
+        return self.outage is not None and self.outage.paused
+
+    async def _process_entry(
+        self,
+        entry: BatchEntry,
+        delivery: Delivery,
+        held: Taken | None = None,
+        *,
+        counted: bool = False,
+    ) -> None:
         try:
             if entry.event is None:
                 _CONSUMED.inc()
@@ -120,49 +251,67 @@ class DeliveryProcessor:
                 _DEAD_LETTERED.inc()
                 _FAILURES["malformed_message"].inc()
                 return
-            await self._process_event(entry.event, delivery)
+            await self._process_event(entry.event, delivery, held, counted=counted)
         except TransientError as exc:
             log.warning(
                 "could not settle an event of a batch; the broker will redeliver the batch",
                 extra={"reason": str(exc)},
             )
 
-    async def _process_event(self, event: FileEvent, delivery: Delivery) -> None:
-        _CONSUMED.inc()
+    async def _process_event(
+        self,
+        event: FileEvent,
+        delivery: Delivery,
+        held: Taken | None = None,
+        *,
+        counted: bool = False,
+    ) -> None:
+        """``held``: what was taken for the event already (its path lock at least)."""
+        if not counted:
+            _CONSUMED.inc()
         token = object()
         self._held_since[token] = event.seen_at.timestamp()
         try:
-            await self._process_held(event, delivery)
+            if held is None:
+                held = Taken((event.root_id, event.path))
+                await self._locks.take(held.key)
+            try:
+                await self._process_held(event, delivery, held)
+            finally:
+                held.release(self._locks)
         finally:
             del self._held_since[token]
 
-    async def _process_held(self, event: FileEvent, delivery: Delivery) -> None:
-        async with self._locks.hold((event.root_id, event.path)):
+    async def _process_held(self, event: FileEvent, delivery: Delivery, held: Taken) -> None:
+        if held.slot is None:
             slot = self.slots.slot()
             await slot.acquire()
-            try:
-                if self._stopping or (self.outage is not None and self.outage.paused):
-                    # Handed back untouched: no attempt is spent while the store is down.
-                    await delivery.requeue()
-                    _REQUEUED.inc()
-                    return
-                # A timer, not a task per file: most files finish long before it fires.
-                renewal = asyncio.get_running_loop().call_later(
-                    self._renew_after_s, self._start_renewal, delivery
-                )
-                try:
-                    with timed_file(event.root_id, event.path, delivery.attempt) as outcome:
-                        outcome["result"] = await self._settle(event, delivery, slot)
-                finally:
-                    renewal.cancel()
-            finally:
-                slot.release()
+            held.slot = slot
+            held.leave_read_ahead()
+        if self._stopping or self._paused():
+            # Handed back untouched: no attempt is spent while the store is down.
+            await delivery.requeue()
+            _REQUEUED.inc()
+            return
+        # A timer, not a task per file: most files finish long before it fires.
+        renewal = asyncio.get_running_loop().call_later(
+            self._renew_after_s, self._start_renewal, delivery
+        )
+        try:
+            with stages.timed_file(event.root_id, event.path, delivery.attempt) as outcome:
+                outcome["result"] = await self._settle(event, delivery, held)
+        finally:
+            renewal.cancel()
 
-    async def _settle(self, event: FileEvent, delivery: Delivery, slot: FileSlot) -> str:
+    async def _settle(self, event: FileEvent, delivery: Delivery, held: Taken) -> str:
         """Handle the event and settle its delivery; returns what became of it."""
         try:
             result = await self._handler.handle(
-                event, delivery.attempt, renewed=delivery.renewed, slot=slot
+                event,
+                delivery.attempt,
+                renewed=delivery.renewed,
+                slot=held.slot,
+                prepared=held.prepared,
             )
         except RootUnavailableError as exc:
             await delivery.postpone(str(exc))
@@ -170,96 +319,22 @@ class DeliveryProcessor:
             return "postponed"
         except StoreUnavailableError as exc:
             if self.outage is None:
-                return await self._retry(event, delivery, str(exc))
+                return await self._failed.retry(event, delivery, str(exc))
             await self.outage.report(str(exc))
             await delivery.requeue()
             _REQUEUED.inc()
             return "requeued"
         except PermanentError as exc:
-            return await self._reject(event, delivery, exc)
+            return await self._failed.reject(event, delivery, exc)
         except Exception as exc:  # the loop must survive anything one file does
             reason = str(exc) if isinstance(exc, TransientError) else f"unexpected error: {exc!r}"
-            return await self._retry(event, delivery, reason)
+            return await self._failed.retry(event, delivery, reason)
         faults.reach("crash-after-commit")
         await delivery.ack()
         _ACKED.inc()
         _FILES_DONE[result].inc()
         _SEEN_TO_COMMITTED.observe(max(0.0, time.time() - event.seen_at.timestamp()))
         return result.value
-
-    async def _reject(self, event: FileEvent, delivery: Delivery, exc: PermanentError) -> str:
-        log.error(
-            "event dead-lettered",
-            extra={
-                "root": event.root_id,
-                "path": event.path,
-                "reason": str(exc),
-                "attempt": delivery.attempt,
-            },
-        )
-        await delivery.dead_letter(str(exc))
-        _DEAD_LETTERED.inc()
-        _FAILURES[exc.reason_label].inc()
-        _FILES_DONE[Result.FAILED].inc()
-        # A row the API created as pending must not stay pending for ever.
-        await self._record_failure(
-            FileObservation(event.root_id, event.path, self._handler.clock()),
-            str(exc),
-            delivery.attempt,
-        )
-        return "dead_lettered"
-
-    async def _retry(self, event: FileEvent, delivery: Delivery, reason: str) -> str:
-        log.warning(
-            "attempt failed",
-            extra={
-                "root": event.root_id,
-                "path": event.path,
-                "attempt": delivery.attempt,
-                "reason": reason,
-            },
-        )
-        if await delivery.retry(reason):
-            _RETRIED.inc()
-            return "retried"
-        final = f"gave up after {delivery.attempt} attempts: {reason}"
-        log.error(
-            "file failed",
-            extra={
-                "root": event.root_id,
-                "path": event.path,
-                "attempt": delivery.attempt,
-                "reason": final,
-            },
-        )
-        _DEAD_LETTERED.inc()
-        _FAILURES["attempts_exhausted"].inc()
-        _FILES_DONE[Result.FAILED].inc()
-        await self._record_failure(
-            FileObservation(event.root_id, event.path, self._handler.clock()),
-            final,
-            delivery.attempt,
-        )
-        return "dead_lettered"
-
-    async def _record_failure(
-        self, observation: FileObservation, reason: str, attempt: int
-    ) -> None:
-        """Mark the file failed; the store may be what failed, so keep trying for a while."""
-        try:
-            async for try_ in AsyncRetrying(
-                retry=retry_if_exception_type(TransientError),
-                wait=wait_exponential(multiplier=0.5, max=10),
-                stop=stop_after_delay(self._failure_record_timeout_s),
-                reraise=True,
-            ):
-                with try_:
-                    await self._store.record_failed(observation, reason, attempts=attempt)
-        except TransientError as exc:
-            log.error(
-                "could not mark the file failed; its message is in the dead-letter queue",
-                extra={"path": observation.path, "reason": str(exc)},
-            )
 
     def _start_renewal(self, delivery: Delivery) -> None:
         task = asyncio.create_task(self._renew(delivery))

@@ -44,6 +44,10 @@ class GroupedWrites:
         data was refused) or ``TransientError``."""
         return await self._batcher.submit(write)
 
+    def record_present_soon(self, write: PresentWrite) -> asyncio.Future[str | None]:
+        """``record_present`` without waiting: the future of its status."""
+        return self._batcher.submit_nowait(write)
+
     async def _write(self, writes: list[PresentWrite]) -> Sequence[str | BaseException | None]:
         try:
             return await self._store.record_present_many(writes)

@@ -24,7 +24,7 @@ from ingestor.extract import Extractor, unextracted
 from ingestor.grouped import GroupedSeen, GroupedWrites
 from ingestor.kept import KeptExtractions
 from ingestor.pathlocks import KeyedLocks
-from ingestor.read import FileDigest, GroupedReads, read_and_hash
+from ingestor.read import FileDigest, GroupedReads, read_and_hash, read_if_small
 from ingestor.recent import RecentSet
 from ingestor.roots import RootGuard
 from ingestor.slots import FileSlot, NoSlot
@@ -48,6 +48,16 @@ class Result(enum.StrEnum):
     DELETED = "deleted"
     SKIPPED = "skipped"
     FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A file located and read whole, hashed, not yet stored."""
+
+    event: FileEvent
+    location: Location
+    observation: FileObservation
+    digest: FileDigest
 
 
 @dataclass(slots=True)
@@ -102,27 +112,17 @@ class FileHandler:
         *,
         renewed: bool = False,
         slot: FileSlot | None = None,
+        prepared: Prepared | None = None,
     ) -> Result:
         """``slot``: the file's place in the pool, given on while the file waits for its
-        commit (see ``ingestor.slots``)."""
+        commit (see ``ingestor.slots``); ``prepared``: the file already read (``prepare``)."""
         slot = slot or NoSlot()
-        path = self.locate(event)
-        if renewed and await self._already_stored(path):
-            _SHORT_CIRCUITS["database"].inc()
-            return Result.UNCHANGED
-        base = FileObservation(event.root_id, event.path, self.clock())
-        digest = await self._read(event, path, base, attempt)
-        if isinstance(digest, Result):
-            return digest
-        observation = FileObservation(
-            event.root_id,
-            event.path,
-            base.observed_at,
-            digest.size,
-            digest.mtime_ns,
-            digest.inode,
-            event.source,
-        )
+        if prepared is None:
+            read = await self._locate_and_read(event, attempt, renewed=renewed)
+            if isinstance(read, Result):
+                return read
+            prepared = read
+        observation, path, digest = prepared.observation, prepared.location, prepared.digest
         known_in = None if event.reprocess else await self._known_in(digest.sha256)
         if known_in is not None:
             return await self._store(
@@ -131,6 +131,75 @@ class FileHandler:
         return await self._store_new(
             observation, path, digest, slot, reprocess=event.reprocess, attempt=attempt
         )
+
+    async def _locate_and_read(
+        self, event: FileEvent, attempt: int, *, renewed: bool
+    ) -> Prepared | Result:
+        path = self.locate(event)
+        if renewed and await self._already_stored(path):
+            _SHORT_CIRCUITS["database"].inc()
+            return Result.UNCHANGED
+        base = FileObservation(event.root_id, event.path, self.clock())
+        digest = await self._read(event, path, base, attempt)
+        if isinstance(digest, Result):
+            return digest
+        return self._prepared(event, path, base.observed_at, digest)
+
+    def _prepared(
+        self, event: FileEvent, path: Location, observed_at: datetime, digest: FileDigest
+    ) -> Prepared:
+        observation = FileObservation(
+            event.root_id,
+            event.path,
+            observed_at,
+            digest.size,
+            digest.mtime_ns,
+            digest.inode,
+            event.source,
+        )
+        return Prepared(event, path, observation, digest)
+
+    def prepare(self, event: FileEvent) -> Prepared | None:
+        """Locate, read and hash the file now, on the calling thread, with no await: for a
+        small file of a local root whose bytes the page cache holds. None when that cannot be
+        done at once (not cached, large, missing, refused, a network root): ``handle`` then
+        does it, and reports whatever went wrong."""
+        try:
+            if not self._reads_inline(event.root_id):
+                return None
+            path = self.locate(event)
+            observed_at = self.clock()
+            started = time.perf_counter()
+            small = read_if_small(path, only_cached=True)
+        except Exception:  # met again by ``handle``, which records it
+            return None
+        if not isinstance(small, FileDigest):
+            return None
+        stages.observe("hash", started)
+        metrics.BYTES_HASHED.inc(small.size)
+        return self._prepared(event, path, observed_at, small)
+
+    def is_stored_copy(self, prepared: Prepared) -> bool:
+        """A copy of a content this process stored lately: only its file's row is written."""
+        return not prepared.event.reprocess and prepared.digest.sha256 in self._recent
+
+    @staticmethod
+    def copy_row(prepared: Prepared, attempt: int) -> PresentWrite:
+        """A stored copy's row (see ``is_stored_copy``): the file's bytes are not kept."""
+        return PresentWrite(prepared.observation, prepared.digest.sha256, None, attempt)
+
+    def write_soon(self, write: PresentWrite) -> asyncio.Future[str | None]:
+        """Queue a copy's row for the next group commit; the future of its status."""
+        return self._writes.record_present_soon(write)
+
+    def copy_written(self, write: PresentWrite, status: str | None) -> Result:
+        """What became of a copy whose row ``write_soon`` wrote with ``status``."""
+        _SHORT_CIRCUITS["in_process"].inc()
+        if status is None:
+            return Result.UNCHANGED
+        if status == "failed":
+            return self._extraction_failed(write.observation, None, write.attempts)
+        return Result.STORED
 
     async def _store_new(
         self,

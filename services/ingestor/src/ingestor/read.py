@@ -63,7 +63,7 @@ class GroupedReads:
         """``inline``: first try on the calling thread, reading only what the page cache
         holds (a local filesystem's metadata is cached too after the watcher's stat)."""
         if inline:
-            small = _read_if_small(location, only_cached=True)
+            small = read_if_small(location, only_cached=True)
             if small is not None:
                 return small
         return await self._batcher.submit(location)
@@ -86,7 +86,7 @@ def _read_each(locations: list[Location]) -> list[FileDigest | os.stat_result | 
 
 
 def _read_small_in_thread(location: Location) -> FileDigest | os.stat_result:
-    small = _read_if_small(location)
+    small = read_if_small(location)
     assert small is not None  # only a read of cached bytes alone gives up
     return small
 
@@ -120,7 +120,7 @@ async def read_and_hash(
     return await _hash(location, before, chunk_bytes)
 
 
-def _read_if_small(
+def read_if_small(
     location: Location, *, only_cached: bool = False
 ) -> FileDigest | os.stat_result | None:
     """The digest of a small regular file, read whole; for a larger one, its status. With

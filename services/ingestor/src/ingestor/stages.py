@@ -31,6 +31,11 @@ def observe(stage: str, started: float) -> None:
         timings[stage] = round(timings.get(stage, 0.0) + seconds, 6)
 
 
+def per_file_lines() -> bool:
+    """Whether ``timed_file`` writes a line per file (debug level)."""
+    return log.isEnabledFor(logging.DEBUG)
+
+
 @contextmanager
 def timed_file(root_id: str, path: str, attempt: int) -> Iterator[dict[str, str]]:
     """At debug level, one line per file with the time each stage took; the caller fills in
