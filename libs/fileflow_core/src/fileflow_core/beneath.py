@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import stat
 from dataclasses import dataclass
+from typing import Any
 
 from fileflow_core.errors import RootUnavailableError, TransientError
 from fileflow_core.paths import path_bytes
@@ -69,17 +71,18 @@ class _Lookup:
     openat2 = hasattr(_libc, "syscall")
 
 
-def _openat2(dir_fd: int, path: bytes, flags: int, resolve: int) -> int:
+@functools.cache
+def _how(flags: int, resolve: int) -> tuple[_OpenHow, Any]:
+    """The request, built once: read only, so every thread can pass the same one."""
     how = _OpenHow(flags, 0, resolve)
-    fd = int(
-        _libc.syscall(
-            _SYS_OPENAT2,
-            ctypes.c_int(dir_fd),
-            ctypes.c_char_p(path),
-            ctypes.byref(how),
-            ctypes.c_size_t(ctypes.sizeof(how)),
-        )
-    )
+    return how, ctypes.byref(how)
+
+
+_HOW_SIZE = ctypes.c_size_t(ctypes.sizeof(_OpenHow))
+
+
+def _openat2(dir_fd: int, path: bytes, flags: int, resolve: int) -> int:
+    fd = int(_libc.syscall(_SYS_OPENAT2, dir_fd, path, _how(flags, resolve)[1], _HOW_SIZE))
     if fd < 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
