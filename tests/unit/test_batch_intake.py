@@ -254,6 +254,7 @@ async def test_copies_are_written_while_every_work_slot_is_taken(tmp_path: Path)
     extractor.release.set()
     await processor(batch(files(root, ["original.txt"])))
     extractor.release.clear()
+    extractor.started.clear()
     slow = asyncio.create_task(processor(batch(files(root, ["new.txt"], b"something new\n"))))
     await asyncio.wait_for(extractor.started.wait(), 5)
     assert processor.slots.working == 1
@@ -264,4 +265,38 @@ async def test_copies_are_written_while_every_work_slot_is_taken(tmp_path: Path)
     extractor.release.set()
     await slow
     assert "new.txt" in store.present
+    assert_nothing_held(processor)
+
+
+async def test_copies_that_found_no_place_free_wait_for_one(tmp_path: Path) -> None:
+    """The only work slot and the only read-ahead place are taken by new files: a batch of
+    copies waits for a place, then is written (two commit places at a time)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    settings = Settings(roots=[RootConfig(id="lib", path=root)], state_dir=tmp_path / "s")
+    store, extractor = GroupingStore(), BlockingExtractor()
+    roots = await RootGuard.open(settings.roots, store)  # type: ignore[arg-type]
+    handler = FileHandler(settings, store, FakeCache(), extractor, roots)  # type: ignore[arg-type]
+    processor = DeliveryProcessor(handler, store, 1)  # type: ignore[arg-type]
+    extractor.release.set()
+    await processor(batch(files(root, ["original.txt"])))
+    extractor.release.clear()
+    extractor.started.clear()
+    new_files = [
+        *files(root, ["first-new.txt"], b"first new\n"),
+        *files(root, ["second-new.txt"], b"second new\n"),
+    ]
+    new = asyncio.create_task(processor(batch(new_files)))
+    await asyncio.wait_for(extractor.started.wait(), 5)
+    assert (processor.slots.working, processor.slots.reading_ahead) == (1, 1)
+    message = batch(files(root, [f"copy{n}.txt" for n in range(20)]))
+    copies = asyncio.create_task(processor(message))
+    await asyncio.sleep(0.1)
+    assert message.outcome is None
+    extractor.release.set()
+    await asyncio.wait_for(asyncio.gather(copies, new), 5)
+    assert message.outcome == "ack"
+    assert extractor.calls == 3
+    assert {f"copy{n}.txt" for n in range(20)} <= set(store.present)
+    assert max(len(group) for group in store.groups) <= 2
     assert_nothing_held(processor)

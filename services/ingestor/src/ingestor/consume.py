@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
 
 from fileflow_core import metrics
 from fileflow_core.errors import (
@@ -16,12 +15,12 @@ from fileflow_core.errors import (
     TransientError,
 )
 from fileflow_core.messages import BatchEntry, FileEvent, decode_message
-from fileflow_core.models import PresentWrite
 from fileflow_core.ports import Delivery, WriteStore
 from ingestor import faults, stages
 from ingestor.failures import FailedEvents
 from ingestor.handle import FileHandler, Result
-from ingestor.handover import Taken, all_ended
+from ingestor.handover import Taken
+from ingestor.intake import BatchIntake
 from ingestor.outage import StoreOutage
 from ingestor.pathlocks import KeyedLocks
 from ingestor.slots import SlotPool
@@ -65,6 +64,15 @@ class DeliveryProcessor:
         self._renew_after_s = renew_after_s
         # When each event held here (running or waiting for its path or a slot) was seen.
         self._held_since: dict[object, float] = {}
+        self._intake = BatchIntake(
+            handler,
+            self.slots,
+            self._locks,
+            self._whole_way,
+            self._start_renewal,
+            renew_after_s,
+            self._held_since,
+        )
         # Read when scraped, not set per file.
         metrics.FILES_IN_FLIGHT.set_function(lambda: self.slots.working)
         metrics.FILES_IN_FLIGHT_MAX.set_function(lambda: self.slots.max_working)
@@ -106,131 +114,13 @@ class DeliveryProcessor:
             await self._process_event(decoded, delivery)
             return
         parts = delivery.split([entry.body for entry in decoded])
-        await self._process_batch(decoded, parts)
-
-    async def _process_batch(self, entries: list[BatchEntry], parts: Sequence[Delivery]) -> None:
-        """Every event of a batch is settled on its own, like a message of its own. Those whose
-        path is free are read at once, with no task each, while a work slot or a read-ahead
-        place is free; copies of a content stored lately then only need their rows, which are
-        written together (``_settle_copies``). The others each get a task, handed what was
-        taken and read for them."""
-        copies: list[tuple[PresentWrite, FileEvent, Delivery, Taken]] = []
-        taken: list[Taken] = []
-        others: list[Awaitable[None]] = []
         at_once = not (self._stopping or self._paused() or stages.per_file_lines())
-        for entry, part in zip(entries, parts, strict=True):
-            event = entry.event
-            held = None
-            if event is not None and at_once and not part.renewed:
-                held = self._take_at_once(event)
-            if held is None:
-                others.append(self._process_entry(entry, part))
-                continue
-            taken.append(held)
-            prepared = held.prepared
-            if prepared is not None and self._handler.is_stored_copy(prepared):
-                held.keep_lock_only()
-                copies.append(
-                    (self._handler.copy_row(prepared, part.attempt), prepared.event, part, held)
-                )
-            else:
-                others.append(self._process_entry(entry, part, held))
-        try:
-            await all_ended(self._settle_copies(copies), *others)
-        finally:
-            for held in taken:
-                held.release(self._locks)
+        await self._intake.process(decoded, parts, at_once=at_once)
 
-    def _take_at_once(self, event: FileEvent) -> Taken | None:
-        """The event's path lock; then, if a work slot or a read-ahead place is free, its file
-        read. None when the path is busy."""
-        held = Taken((event.root_id, event.path))
-        if not self._locks.try_take(held.key):
-            return None
-        slot = self.slots.slot()
-        if slot.try_acquire():
-            held.slot = slot
-        elif self.slots.try_read_ahead():
-            held.ahead_in = self.slots
-        else:
-            return held
-        held.prepared = self._handler.prepare(event)
-        if held.prepared is None:
-            held.leave_read_ahead()
-        return held
-
-    async def _settle_copies(
-        self, copies: list[tuple[PresentWrite, FileEvent, Delivery, Taken]]
+    async def _whole_way(
+        self, entry: BatchEntry, delivery: Delivery, held: Taken | None, counted: bool
     ) -> None:
-        """Write the rows of a batch's stored copies together, then ack each. A copy whose
-        write failed goes the whole way again in a task of its own, which retries it or
-        reports it as any file's failure is."""
-        if not copies:
-            return
-        _CONSUMED.inc(len(copies))
-        token = object()
-        self._held_since[token] = min(event.seen_at.timestamp() for _, event, *_ in copies)
-        renewal = asyncio.get_running_loop().call_later(
-            self._renew_after_s, self._renew_all, [part for *_, part, _ in copies]
-        )
-        writes: list[asyncio.Future[str | None]] = []
-        again: list[tuple[FileEvent, Delivery, Taken]] = []
-        try:
-            started = time.perf_counter()
-            for write, *_, held in copies:
-                await self.slots.take_commit_place()
-                held.committing_in = self.slots
-                status = self._handler.write_soon(write)
-                # Given back by each write as it ends, never held while waiting for another
-                # place: batches waiting for places while holding some would wait for ever.
-                status.add_done_callback(held.written)
-                writes.append(status)
-            await asyncio.wait(writes)
-            faults.reach("crash-after-commit")
-            for (write, event, part, held), status in zip(copies, writes, strict=True):
-                if status.exception() is not None:
-                    again.append((event, part, held))
-                    continue
-                stages.observe("store", started)
-                await self._ack_copy(write, event, part, status.result())
-                held.release(self._locks)
-        except BaseException:
-            for status in writes:
-                status.cancel()  # its result is nobody's now; its row may still be written
-            raise
-        finally:
-            renewal.cancel()
-            del self._held_since[token]
-        await self._write_again(again)
-
-    async def _ack_copy(
-        self, write: PresentWrite, event: FileEvent, part: Delivery, status: str | None
-    ) -> None:
-        result = self._handler.copy_written(write, status)
-        try:
-            await part.ack()
-        except TransientError as exc:
-            log.warning(
-                "could not settle an event of a batch; the broker will redeliver the batch",
-                extra={"reason": str(exc)},
-            )
-            return
-        _ACKED.inc()
-        _FILES_DONE[result].inc()
-        _SEEN_TO_COMMITTED.observe(max(0.0, time.time() - event.seen_at.timestamp()))
-
-    async def _write_again(self, copies: list[tuple[FileEvent, Delivery, Taken]]) -> None:
-        """Copies whose row was not written: each the whole way, its path lock kept."""
-        await all_ended(
-            *(
-                self._process_entry(BatchEntry(event), part, held, counted=True)
-                for event, part, held in copies
-            )
-        )
-
-    def _renew_all(self, parts: list[Delivery]) -> None:
-        for part in parts:
-            self._start_renewal(part)
+        await self._process_entry(entry, delivery, held, counted=counted)
 
     def _paused(self) -> bool:
         return self.outage is not None and self.outage.paused

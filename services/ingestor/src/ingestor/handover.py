@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
+from fileflow_core.messages import FileEvent
+from fileflow_core.models import PresentWrite
 from ingestor.handle import Prepared
 from ingestor.pathlocks import KeyedLocks
 from ingestor.slots import FileSlot, SlotPool
@@ -19,8 +21,13 @@ class Taken:
     before its first step); releasing twice does nothing."""
 
     key: tuple[str, str]
+    event: FileEvent | None = None
     slot: FileSlot | None = None
+    # The file as read by ``prepare``; ``looked`` once that was tried, whatever it gave.
     prepared: Prepared | None = None
+    looked: bool = False
+    # For a copy of a stored content: its row, all it needs (see ``keep_lock_only``).
+    row: PresentWrite | None = None
     # The pools whose read-ahead place and commit place it holds, if it does.
     ahead_in: SlotPool | None = None
     committing_in: SlotPool | None = None

@@ -67,6 +67,9 @@ class SlotPool:
         memory at most."""
         return self._ahead.try_enter()
 
+    async def take_read_ahead(self) -> None:
+        await self._ahead.enter()
+
     def give_read_ahead(self) -> None:
         self._ahead.leave()
 
