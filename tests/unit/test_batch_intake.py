@@ -241,9 +241,11 @@ class BlockingExtractor(CountingExtractor):
         return await super().extract(*args, **kwargs)
 
 
-async def test_copies_are_written_while_every_work_slot_is_taken(tmp_path: Path) -> None:
-    """A new file that takes long to parse holds the only work slot: copies of a stored
-    content need none, so they are written meanwhile."""
+async def one_slot_with_a_stored_original(
+    tmp_path: Path,
+) -> tuple[DeliveryProcessor, GroupingStore, BlockingExtractor, Path]:
+    """A pool of one work slot whose extractor waits to be released, with original.txt
+    stored (so its content's copies are known)."""
     root = tmp_path / "root"
     root.mkdir()
     settings = Settings(roots=[RootConfig(id="lib", path=root)], state_dir=tmp_path / "s")
@@ -255,6 +257,13 @@ async def test_copies_are_written_while_every_work_slot_is_taken(tmp_path: Path)
     await processor(batch(files(root, ["original.txt"])))
     extractor.release.clear()
     extractor.started.clear()
+    return processor, store, extractor, root
+
+
+async def test_copies_are_written_while_every_work_slot_is_taken(tmp_path: Path) -> None:
+    """A new file that takes long to parse holds the only work slot: copies of a stored
+    content need none, so they are written meanwhile."""
+    processor, store, extractor, root = await one_slot_with_a_stored_original(tmp_path)
     slow = asyncio.create_task(processor(batch(files(root, ["new.txt"], b"something new\n"))))
     await asyncio.wait_for(extractor.started.wait(), 5)
     assert processor.slots.working == 1
@@ -271,17 +280,7 @@ async def test_copies_are_written_while_every_work_slot_is_taken(tmp_path: Path)
 async def test_copies_that_found_no_place_free_wait_for_one(tmp_path: Path) -> None:
     """The only work slot and the only read-ahead place are taken by new files: a batch of
     copies waits for a place, then is written (two commit places at a time)."""
-    root = tmp_path / "root"
-    root.mkdir()
-    settings = Settings(roots=[RootConfig(id="lib", path=root)], state_dir=tmp_path / "s")
-    store, extractor = GroupingStore(), BlockingExtractor()
-    roots = await RootGuard.open(settings.roots, store)  # type: ignore[arg-type]
-    handler = FileHandler(settings, store, FakeCache(), extractor, roots)  # type: ignore[arg-type]
-    processor = DeliveryProcessor(handler, store, 1)  # type: ignore[arg-type]
-    extractor.release.set()
-    await processor(batch(files(root, ["original.txt"])))
-    extractor.release.clear()
-    extractor.started.clear()
+    processor, store, extractor, root = await one_slot_with_a_stored_original(tmp_path)
     new_files = [
         *files(root, ["first-new.txt"], b"first new\n"),
         *files(root, ["second-new.txt"], b"second new\n"),

@@ -20,7 +20,7 @@ from ingestor import faults, stages
 from ingestor.failures import FailedEvents
 from ingestor.handle import FileHandler, Result
 from ingestor.handover import Taken
-from ingestor.intake import BatchIntake
+from ingestor.intake import BatchIntake, IntakeParts
 from ingestor.outage import StoreOutage
 from ingestor.pathlocks import KeyedLocks
 from ingestor.slots import SlotPool
@@ -65,12 +65,14 @@ class DeliveryProcessor:
         # When each event held here (running or waiting for its path or a slot) was seen.
         self._held_since: dict[object, float] = {}
         self._intake = BatchIntake(
-            handler,
-            self.slots,
-            self._locks,
-            self._whole_way,
-            self._start_renewal,
-            renew_after_s,
+            IntakeParts(
+                handler,
+                self.slots,
+                self._locks,
+                self._whole_way,
+                self._start_renewal,
+                renew_after_s,
+            ),
             self._held_since,
         )
         # Read when scraped, not set per file.

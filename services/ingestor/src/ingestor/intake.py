@@ -31,10 +31,9 @@ _FILES_DONE = {result: metrics.FILES_DONE.labels(result=result.value) for result
 WholeWay = Callable[[BatchEntry, Delivery, Taken | None, bool], Awaitable[None]]
 
 
-@dataclass
-class CopyRows:
-    """The rows of one batch's copies: each written as soon as it is known to be a copy,
-    then all acked once their writes have ended."""
+@dataclass(frozen=True)
+class IntakeParts:
+    """What a batch's intake works with, all owned by its ``DeliveryProcessor``."""
 
     handler: FileHandler
     slots: SlotPool
@@ -43,15 +42,23 @@ class CopyRows:
     # Hands a delivery over to a fresh copy (see ``DeliveryProcessor``), after this long.
     renew: Callable[[Delivery], None]
     renew_after_s: float
+
+
+@dataclass
+class CopyRows:
+    """The rows of one batch's copies: each written as soon as it is known to be a copy,
+    then all acked once their writes have ended."""
+
+    parts: IntakeParts
     started: float = field(default_factory=time.perf_counter)
     _renewal: asyncio.TimerHandle | None = None
     _copies: list[tuple[PresentWrite, FileEvent, Delivery, Taken]] = field(default_factory=list)
     _writes: list[asyncio.Future[str | None]] = field(default_factory=list)
 
     async def add(self, write: PresentWrite, event: FileEvent, part: Delivery, held: Taken) -> None:
-        await self.slots.take_commit_place()
-        held.committing_in = self.slots
-        status = self.handler.write_soon(write)
+        await self.parts.slots.take_commit_place()
+        held.committing_in = self.parts.slots
+        status = self.parts.handler.write_soon(write)
         # Given back by each write as it ends, never held while waiting for another place:
         # batches waiting for places while holding some would wait for ever.
         status.add_done_callback(held.written)
@@ -61,12 +68,12 @@ class CopyRows:
         if self._renewal is None:
             # A timer for the batch, not one a file: most batches end long before it fires.
             self._renewal = asyncio.get_running_loop().call_later(
-                self.renew_after_s, self._renew_all
+                self.parts.renew_after_s, self._renew_all
             )
 
     def _renew_all(self) -> None:
         for _, _, part, _ in self._copies:
-            self.renew(part)
+            self.parts.renew(part)
 
     def cancel(self) -> None:
         for status in self._writes:
@@ -90,17 +97,17 @@ class CopyRows:
         again: list[Awaitable[None]] = []
         for (write, event, part, held), status in zip(self._copies, self._writes, strict=True):
             if status.exception() is not None:
-                again.append(self.whole_way(BatchEntry(event), part, held, True))
+                again.append(self.parts.whole_way(BatchEntry(event), part, held, True))
                 continue
             stages.observe("store", self.started)
             await self._ack(write, event, part, status.result())
-            held.release(self.locks)
+            held.release(self.parts.locks)
         await all_ended(*again)
 
     async def _ack(
         self, write: PresentWrite, event: FileEvent, part: Delivery, status: str | None
     ) -> None:
-        result = self.handler.copy_written(write, status)
+        result = self.parts.handler.copy_written(write, status)
         try:
             await part.ack()
         except TransientError as exc:
@@ -124,21 +131,14 @@ class BatchIntake:
     content has its row written (``CopyRows``); any other event gets a task of its own, handed
     what was taken and read for it (``whole_way``)."""
 
-    handler: FileHandler
-    slots: SlotPool
-    locks: KeyedLocks
-    whole_way: WholeWay
-    renew: Callable[[Delivery], None]
-    renew_after_s: float
+    parts: IntakeParts
     # When each event held was seen (see ``DeliveryProcessor.oldest_pending_s``).
     held_since: dict[object, float]
 
     async def process(
         self, entries: Sequence[BatchEntry], parts: Sequence[Delivery], *, at_once: bool
     ) -> None:
-        copies = CopyRows(
-            self.handler, self.slots, self.locks, self.whole_way, self.renew, self.renew_after_s
-        )
+        copies = CopyRows(self.parts)
         held_here: list[tuple[BatchEntry, Delivery, Taken]] = []
         tasks: list[asyncio.Future[None]] = []
         token = object()
@@ -151,7 +151,7 @@ class BatchIntake:
                 if entry.event is not None and at_once and not part.renewed:
                     held = self._take_at_once(entry.event, part.attempt)
                 if held is None:
-                    tasks.append(asyncio.ensure_future(self.whole_way(entry, part, None, False)))
+                    tasks.append(self._hand_over(entry, part, None))
                 else:
                     held_here.append((entry, part, held))
             for entry, part, held in held_here:
@@ -159,7 +159,7 @@ class BatchIntake:
                 if held.row is not None and entry.event is not None:
                     await copies.add(held.row, entry.event, part, held)
                 else:
-                    tasks.append(asyncio.ensure_future(self.whole_way(entry, part, held, False)))
+                    tasks.append(self._hand_over(entry, part, held))
             await all_ended(copies.settle(), *tasks)
         except BaseException:
             copies.cancel()
@@ -171,25 +171,31 @@ class BatchIntake:
         finally:
             # Every task has ended: what one never took over is given back here.
             for *_, held in held_here:
-                held.release(self.locks)
+                held.release(self.parts.locks)
             self.held_since.pop(token, None)
+
+    def _hand_over(
+        self, entry: BatchEntry, part: Delivery, held: Taken | None
+    ) -> asyncio.Future[None]:
+        """The event's own task, started now: it does not wait for the rest of the batch."""
+        return asyncio.ensure_future(self.parts.whole_way(entry, part, held, False))
 
     def _take_at_once(self, event: FileEvent, attempt: int) -> Taken | None:
         """The event's path lock, and its file read if a place is free; None when the path
         is busy."""
         held = Taken((event.root_id, event.path), event=event)
-        if not self.locks.try_take(held.key):
+        if not self.parts.locks.try_take(held.key):
             return None
         self._read_if_placed(held, attempt)
         return held
 
     def _read_if_placed(self, held: Taken, attempt: int) -> None:
         """Read the file if a work slot or a read-ahead place is free."""
-        slot = self.slots.slot()
+        slot = self.parts.slots.slot()
         if slot.try_acquire():
             held.slot = slot
-        elif self.slots.try_read_ahead():
-            held.ahead_in = self.slots
+        elif self.parts.slots.try_read_ahead():
+            held.ahead_in = self.parts.slots
         else:
             return
         self._read(held, attempt)
@@ -200,9 +206,9 @@ class BatchIntake:
         it once it has a work slot."""
         assert held.event is not None
         held.looked = True
-        prepared = self.handler.prepare(held.event)
-        if prepared is not None and self.handler.is_stored_copy(prepared):
-            held.row = self.handler.copy_row(prepared, attempt)
+        prepared = self.parts.handler.prepare(held.event)
+        if prepared is not None and self.parts.handler.is_stored_copy(prepared):
+            held.row = self.parts.handler.copy_row(prepared, attempt)
             held.keep_lock_only()
             return
         held.prepared = prepared
@@ -216,6 +222,6 @@ class BatchIntake:
         self._read_if_placed(held, attempt)
         if held.looked:
             return
-        await self.slots.take_read_ahead()
-        held.ahead_in = self.slots
+        await self.parts.slots.take_read_ahead()
+        held.ahead_in = self.parts.slots
         self._read(held, attempt)
