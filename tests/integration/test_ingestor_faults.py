@@ -189,6 +189,7 @@ async def test_in_flight_never_exceeds_the_concurrency_setting(
     assert processor.max_in_flight < processor.slots.max_held <= 7 * (1 + COMMIT_PLACES_PER_SLOT)
     assert metric("fileflow_ingestor_files_in_flight") == 0
     assert metric("fileflow_ingestor_files_committing") == 0
+    assert metric("fileflow_ingestor_files_read_ahead") == 0
 
 
 async def test_sigterm_mid_import_drains_exits_0_and_restart_completes(

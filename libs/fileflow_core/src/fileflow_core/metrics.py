@@ -202,6 +202,12 @@ FILES_COMMITTING = Gauge(
     "Files whose rows are ready and wait for their group commit (holding no slot)",
     registry=INGESTOR,
 )
+FILES_READ_AHEAD = Gauge(
+    "fileflow_ingestor_files_read_ahead",
+    "Files read while every work slot was taken, found new, and waiting for a slot with their"
+    " bytes (at most FILEFLOW_CONCURRENCY)",
+    registry=INGESTOR,
+)
 OLDEST_PENDING = Gauge(
     "fileflow_ingestor_oldest_pending_seconds",
     "Age (since the watcher saw it) of the oldest event this ingestor holds (0 when none)",

@@ -79,6 +79,7 @@ class DeliveryProcessor:
         metrics.FILES_IN_FLIGHT.set_function(lambda: self.slots.working)
         metrics.FILES_IN_FLIGHT_MAX.set_function(lambda: self.slots.max_working)
         metrics.FILES_COMMITTING.set_function(lambda: self.slots.committing)
+        metrics.FILES_READ_AHEAD.set_function(lambda: self.slots.reading_ahead)
         metrics.OLDEST_PENDING.set_function(self.oldest_pending_s)
 
     def oldest_pending_s(self) -> float:
