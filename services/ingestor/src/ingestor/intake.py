@@ -126,10 +126,11 @@ class BatchIntake:
     """Every event of a batch is settled on its own, like a message of its own.
 
     First, in order and without awaiting, each event's path lock is taken where it is free,
-    and its file read where a work slot or a read-ahead place is free. Then, in the same order,
-    an event holding its lock but no place waits for one and is read; a copy of a stored
-    content has its row written (``CopyRows``); any other event gets a task of its own, handed
-    what was taken and read for it (``whole_way``)."""
+    and its file read where a work slot or a read-ahead place is free; an event whose path is
+    busy, or whose file was read and is not a copy of a stored content, gets a task of its own
+    at once, handed what was taken and read for it (``whole_way``). Then, in the same order, an
+    event holding its lock but no place waits for one and is read; a copy has its row written
+    (``CopyRows``), anything else gets its task."""
 
     parts: IntakeParts
     # When each event held was seen (see ``DeliveryProcessor.oldest_pending_s``).
@@ -150,11 +151,14 @@ class BatchIntake:
                 held = None
                 if entry.event is not None and at_once and not part.renewed:
                     held = self._take_at_once(entry.event, part.attempt)
-                if held is None:
-                    tasks.append(self._hand_over(entry, part, None))
-                else:
+                if held is not None:
                     held_here.append((entry, part, held))
+                # Read and not a copy: its task starts now, not after the batch's copies.
+                if held is None or (held.looked and held.row is None):
+                    tasks.append(self._hand_over(entry, part, held))
             for entry, part, held in held_here:
+                if held.looked and held.row is None:
+                    continue  # handed over above
                 await self._read_when_placed(held, part.attempt)
                 if held.row is not None and entry.event is not None:
                     await copies.add(held.row, entry.event, part, held)
