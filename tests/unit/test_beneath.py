@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from fileflow_core import beneath
-from fileflow_core.beneath import Location, NotARegularFile, open_beneath, stat_beneath
+from fileflow_core.beneath import (
+    Location,
+    NotARegularFile,
+    OpenRoots,
+    open_beneath,
+    stat_beneath,
+)
 from fileflow_core.errors import RootUnavailableError, TransientError
 from fileflow_core.roots import RootIdentity, identify
 
@@ -178,3 +184,39 @@ def test_reads_race_renames_without_leaving_the_root(tree: Path, lookup: str) ->
         stop.set()
         swapper.join()
     assert seen <= {b"inside"}
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_shared_root_descriptors_are_opened_once_and_closed_at_the_end(
+    tree: Path, lookup: str
+) -> None:
+    other = tree.parent / "other"
+    other.mkdir()
+    (other / "g.txt").write_text("other")
+    before = _open_fds()
+    with OpenRoots() as roots:
+        for root, relative, body in [(tree, "a/b/f.txt", b"inside")] * 3 + [
+            (other, "g.txt", b"other")
+        ]:
+            fd, _ = open_beneath(Location("lib", str(root), relative), roots)
+            assert os.read(fd, 100) == body
+            os.close(fd)
+        assert _open_fds() == before + 2  # one descriptor a root, however many files
+        with pytest.raises(NotARegularFile):
+            open_beneath(Location("lib", str(tree), "to-outside/secret.txt"), roots)
+    assert _open_fds() == before
+
+
+def test_shared_root_descriptors_still_check_the_root(tree: Path, lookup: str) -> None:
+    wrong = RootIdentity(device=1, inode=2, fsid=3)
+    before = _open_fds()
+    with OpenRoots() as roots:
+        for _ in range(2):  # a refused root is not kept: asked again, refused again
+            with pytest.raises(RootUnavailableError):
+                open_beneath(Location("lib", str(tree), "a/b/f.txt", wrong), roots)
+        with pytest.raises(RootUnavailableError):
+            open_beneath(Location("lib", str(tree.parent / "gone"), "f.txt"), roots)
+    assert _open_fds() == before

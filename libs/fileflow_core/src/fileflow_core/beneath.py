@@ -159,6 +159,31 @@ def open_root(location: Location) -> int:
     return root_fd
 
 
+class OpenRoots:
+    """Root descriptors for a run of lookups made at one moment (a batch's files read one
+    after another with no await between them): each root is opened and checked once for the
+    run, not once a file. Closed when the run ends, never kept: whether a root is still the
+    folder it was is asked again by the next run, so an unmounted or replaced root is seen."""
+
+    def __init__(self) -> None:
+        self._fds: dict[tuple[str, RootIdentity | None], int] = {}
+
+    def __enter__(self) -> OpenRoots:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
+
+    def root_fd(self, location: Location) -> int:
+        key = (location.root, location.identity)
+        fd = self._fds.get(key)
+        if fd is None:
+            fd = self._fds[key] = open_root(location)
+        return fd
+
+
 def stat_beneath(location: Location) -> os.stat_result:
     """The file's own status (no symlink followed anywhere on the way)."""
     root_fd = open_root(location)
@@ -174,14 +199,14 @@ def stat_beneath(location: Location) -> os.stat_result:
         os.close(root_fd)
 
 
-def open_beneath(location: Location) -> tuple[int, os.stat_result]:
+def open_beneath(location: Location, roots: OpenRoots | None = None) -> tuple[int, os.stat_result]:
     """Open the regular file at ``location`` for reading; return its descriptor and status.
 
     Raises ``FileNotFoundError`` / ``NotADirectoryError`` (nothing there), ``NotARegularFile``
     (a symlink, FIFO, device, folder, or a symlink on the way), ``RootUnavailableError`` (the
     root is not the folder it was), ``TransientError`` (replaced between its look and its
-    open), ``PermissionError``."""
-    root_fd = open_root(location)
+    open), ``PermissionError``. With ``roots``, the root's descriptor comes from there."""
+    root_fd = open_root(location) if roots is None else roots.root_fd(location)
     try:
         folder, _, name = location.relative.rpartition("/")
         encoded = path_bytes(name)
@@ -195,7 +220,8 @@ def open_beneath(location: Location) -> tuple[int, os.stat_result]:
             if dir_fd != root_fd:
                 os.close(dir_fd)
     finally:
-        os.close(root_fd)
+        if roots is None:
+            os.close(root_fd)
     try:
         opened = os.fstat(fd)
         if (opened.st_ino, opened.st_dev) != (looked.st_ino, looked.st_dev) or not stat.S_ISREG(

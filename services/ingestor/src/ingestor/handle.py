@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from fileflow_core import metrics
-from fileflow_core.beneath import Location, NotARegularFile, stat_beneath
+from fileflow_core.beneath import Location, NotARegularFile, OpenRoots, stat_beneath
 from fileflow_core.errors import ContentMissingError, TransientError, UnknownRootError
 from fileflow_core.messages import FileEvent
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
@@ -159,18 +159,18 @@ class FileHandler:
         )
         return Prepared(event, path, observation, digest)
 
-    def prepare(self, event: FileEvent) -> Prepared | None:
+    def prepare(self, event: FileEvent, roots: OpenRoots | None = None) -> Prepared | None:
         """Locate, read and hash the file now, on the calling thread, with no await: for a
         small file of a local root whose bytes the page cache holds. None when that cannot be
         done at once (not cached, large, missing, refused, a network root): ``handle`` then
-        does it, and reports whatever went wrong."""
+        does it, and reports whatever went wrong. ``roots``: see ``open_beneath``."""
         try:
             if not self._reads_inline(event.root_id):
                 return None
             path = self.locate(event)
             observed_at = self.clock()
             started = time.perf_counter()
-            small = read_if_small(path, only_cached=True)
+            small = read_if_small(path, only_cached=True, roots=roots)
         except Exception:  # met again by ``handle``, which records it
             return None
         if not isinstance(small, FileDigest):

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from fileflow_core import metrics
+from fileflow_core.beneath import OpenRoots
 from fileflow_core.errors import TransientError
 from fileflow_core.messages import BatchEntry, FileEvent
 from fileflow_core.models import PresentWrite
@@ -147,15 +148,17 @@ class BatchIntake:
         if seen:
             self.held_since[token] = min(seen)
         try:
-            for entry, part in zip(entries, parts, strict=True):
-                held = None
-                if entry.event is not None and at_once and not part.renewed:
-                    held = self._take_at_once(entry.event, part.attempt)
-                if held is not None:
-                    held_here.append((entry, part, held))
-                # Read and not a copy: its task starts now, not after the batch's copies.
-                if held is None or (held.looked and held.row is None):
-                    tasks.append(self._hand_over(entry, part, held))
+            # No await in this pass: its reads share the roots' descriptors.
+            with OpenRoots() as roots:
+                for entry, part in zip(entries, parts, strict=True):
+                    held = None
+                    if entry.event is not None and at_once and not part.renewed:
+                        held = self._take_at_once(entry.event, part.attempt, roots)
+                    if held is not None:
+                        held_here.append((entry, part, held))
+                    # Read and not a copy: its task starts now, not after the batch's copies.
+                    if held is None or (held.looked and held.row is None):
+                        tasks.append(self._hand_over(entry, part, held))
             for entry, part, held in held_here:
                 if held.looked and held.row is None:
                     continue  # handed over above
@@ -184,16 +187,16 @@ class BatchIntake:
         """The event's own task, started now: it does not wait for the rest of the batch."""
         return asyncio.ensure_future(self.parts.whole_way(entry, part, held, False))
 
-    def _take_at_once(self, event: FileEvent, attempt: int) -> Taken | None:
+    def _take_at_once(self, event: FileEvent, attempt: int, roots: OpenRoots) -> Taken | None:
         """The event's path lock, and its file read if a place is free; None when the path
         is busy."""
         held = Taken((event.root_id, event.path), event=event)
         if not self.parts.locks.try_take(held.key):
             return None
-        self._read_if_placed(held, attempt)
+        self._read_if_placed(held, attempt, roots)
         return held
 
-    def _read_if_placed(self, held: Taken, attempt: int) -> None:
+    def _read_if_placed(self, held: Taken, attempt: int, roots: OpenRoots | None) -> None:
         """Read the file if a work slot or a read-ahead place is free."""
         slot = self.parts.slots.slot()
         if slot.try_acquire():
@@ -202,15 +205,15 @@ class BatchIntake:
             held.ahead_in = self.parts.slots
         else:
             return
-        self._read(held, attempt)
+        self._read(held, attempt, roots)
 
-    def _read(self, held: Taken, attempt: int) -> None:
+    def _read(self, held: Taken, attempt: int, roots: OpenRoots | None) -> None:
         """A copy of a stored content gives its place back at once: its row is all it needs.
         A file that could not be read at once gives back a read-ahead place: its task reads
         it once it has a work slot."""
         assert held.event is not None
         held.looked = True
-        prepared = self.parts.handler.prepare(held.event)
+        prepared = self.parts.handler.prepare(held.event, roots)
         if prepared is not None and self.parts.handler.is_stored_copy(prepared):
             held.row = self.parts.handler.copy_row(prepared, attempt)
             held.keep_lock_only()
@@ -223,9 +226,9 @@ class BatchIntake:
         """An event that found no place free waits for a read-ahead place, then is read."""
         if held.looked:
             return
-        self._read_if_placed(held, attempt)
+        self._read_if_placed(held, attempt, None)
         if held.looked:
             return
         await self.parts.slots.take_read_ahead()
         held.ahead_in = self.parts.slots
-        self._read(held, attempt)
+        self._read(held, attempt, None)

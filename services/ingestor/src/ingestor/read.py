@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import aiofiles
 
 from fileflow_core import metrics
-from fileflow_core.beneath import Location, open_beneath
+from fileflow_core.beneath import Location, OpenRoots, open_beneath
 from fileflow_core.errors import TransientError
 from ingestor.batching import MicroBatcher
 
@@ -77,16 +77,19 @@ class GroupedReads:
 
 def _read_each(locations: list[Location]) -> list[FileDigest | os.stat_result | BaseException]:
     results: list[FileDigest | os.stat_result | BaseException] = []
-    for location in locations:
-        try:
-            results.append(_read_small_in_thread(location))
-        except Exception as exc:  # this file's own outcome, handed to its caller
-            results.append(exc)
+    with OpenRoots() as roots:
+        for location in locations:
+            try:
+                results.append(_read_small_in_thread(location, roots))
+            except Exception as exc:  # this file's own outcome, handed to its caller
+                results.append(exc)
     return results
 
 
-def _read_small_in_thread(location: Location) -> FileDigest | os.stat_result:
-    small = read_if_small(location)
+def _read_small_in_thread(
+    location: Location, roots: OpenRoots | None = None
+) -> FileDigest | os.stat_result:
+    small = read_if_small(location, roots=roots)
     assert small is not None  # only a read of cached bytes alone gives up
     return small
 
@@ -121,11 +124,12 @@ async def read_and_hash(
 
 
 def read_if_small(
-    location: Location, *, only_cached: bool = False
+    location: Location, *, only_cached: bool = False, roots: OpenRoots | None = None
 ) -> FileDigest | os.stat_result | None:
     """The digest of a small regular file, read whole; for a larger one, its status. With
-    ``only_cached``, None when its bytes are not all in the page cache."""
-    fd, opened = open_beneath(location)
+    ``only_cached``, None when its bytes are not all in the page cache; ``roots``: see
+    ``open_beneath``."""
+    fd, opened = open_beneath(location, roots)
     try:
         if opened.st_size > WHOLE_FILE_BYTES:
             return opened

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from bisect import bisect_left
 
 import puremagic
 from charset_normalizer import from_bytes
@@ -120,10 +121,12 @@ class _SignatureIndex:
 
     @staticmethod
     def _any(index: dict[tuple[int, int], list[bytes]], offsets: list[int], data: bytes) -> bool:
-        for offset in offsets:
-            if offset >= len(data) or -offset > len(data):
-                continue
-            for magic in index.get((offset, data[offset]), ()):
+        # The offsets inside ``data`` (a foot's are negative); their (offset, byte) pairs are
+        # made and looked up in C: a Python loop over 47 offsets cost 8-17 µs a file.
+        usable = offsets[bisect_left(offsets, -len(data)) : bisect_left(offsets, len(data))]
+        pairs = zip(usable, map(data.__getitem__, usable), strict=True)
+        for offset, first in filter(index.__contains__, pairs):
+            for magic in index[offset, first]:
                 if data[offset : offset + len(magic) or None] == magic:
                     return True
         return False
