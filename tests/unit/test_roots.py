@@ -12,7 +12,7 @@ from file_watcher.roots import open_root
 from file_watcher.scan import Signature
 from file_watcher.state import StoredBaseline, WatcherState, read_identity, write_identity
 from fileflow_core.errors import ConfigError, RootUnavailableError
-from fileflow_core.roots import RootIdentity, identify, unavailable_reason
+from fileflow_core.roots import RootIdentity, identify, mismatch_of_fd, unavailable_reason
 from fileflow_core.settings import RootConfig
 from ingestor.roots import RootGuard
 
@@ -30,6 +30,31 @@ from ingestor.roots import RootGuard
 def test_same_root(recorded: RootIdentity, now: RootIdentity, same: bool) -> None:
     assert recorded.same_as(now) is same
     assert RootIdentity.decode(recorded.encode()) == recorded
+
+
+@pytest.mark.parametrize(
+    ("device_moved", "inode_moved", "fsid", "mismatch"),
+    [
+        (0, 0, None, False),  # the same device and inode: settled without the filesystem id
+        (1, 0, None, False),  # another device number, the same filesystem (plugged in again)
+        (1, 0, 0, True),  # another device number and no filesystem id to tell
+        (0, 1, None, True),  # another folder
+    ],
+)
+def test_an_open_root_checked_against_its_record(
+    tmp_path: Path, device_moved: int, inode_moved: int, fsid: int | None, mismatch: bool
+) -> None:
+    real = identify(tmp_path)
+    if device_moved and fsid is None and real.fsid == 0:
+        pytest.skip("this filesystem reports no id: a moved device number cannot be told apart")
+    recorded = RootIdentity(
+        real.device + device_moved, real.inode + inode_moved, real.fsid if fsid is None else fsid
+    )
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert mismatch_of_fd(recorded, fd) == (real if mismatch else None)
+    finally:
+        os.close(fd)
 
 
 def test_a_root_that_is_there_and_the_same_is_available(tmp_path: Path) -> None:

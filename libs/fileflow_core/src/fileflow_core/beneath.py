@@ -24,7 +24,7 @@ from typing import Any
 
 from fileflow_core.errors import RootUnavailableError, TransientError
 from fileflow_core.paths import path_bytes
-from fileflow_core.roots import RootIdentity, identify_fd, mismatch_reason
+from fileflow_core.roots import RootIdentity, mismatch_of_fd, mismatch_reason
 
 _SYS_OPENAT2 = 437  # the same number on every Linux architecture
 _RESOLVE_NO_MAGICLINKS = 0x02
@@ -147,8 +147,8 @@ def open_root(location: Location) -> int:
         raise RootUnavailableError(location.root_id, f"{location.root} does not exist") from None
     if location.identity is not None:
         try:
-            now = identify_fd(root_fd)
-            if not location.identity.same_as(now):
+            now = mismatch_of_fd(location.identity, root_fd)
+            if now is not None:
                 raise RootUnavailableError(
                     location.root_id,
                     mismatch_reason(location.root_id, location.root, location.identity, now),

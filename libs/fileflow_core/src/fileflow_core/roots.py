@@ -51,9 +51,16 @@ def identify(path: Path) -> RootIdentity:
     return identity_of(os.stat(path), os.statvfs(path).f_fsid)
 
 
-def identify_fd(fd: int) -> RootIdentity:
-    """The identity of an open folder: checked on the very descriptor a lookup starts from."""
-    return identity_of(os.fstat(fd), os.fstatvfs(fd).f_fsid)
+def mismatch_of_fd(recorded: RootIdentity, fd: int) -> RootIdentity | None:
+    """The open folder's identity when it is not the ``recorded`` one, else None: checked on
+    the very descriptor a lookup starts from. The same device and inode settle it with one
+    ``fstat`` (this runs for every file read); the filesystem's id is asked for only when the
+    device number differs."""
+    info = os.fstat(fd)
+    if info.st_ino == recorded.inode and info.st_dev == recorded.device:
+        return None
+    now = identity_of(info, os.fstatvfs(fd).f_fsid)
+    return None if recorded.same_as(now) else now
 
 
 def unavailable_reason(
