@@ -21,6 +21,7 @@ from ingestor.handle import FileHandler, Result
 from ingestor.handover import Taken, all_ended
 from ingestor.pathlocks import KeyedLocks
 from ingestor.slots import SlotPool
+from ingestor.turns import LOOP_TURNS
 
 log = logging.getLogger("ingestor.consume")
 
@@ -226,6 +227,7 @@ class BatchIntake:
         """An event that found no place free waits for a read-ahead place, then is read."""
         if held.looked:
             return
+        await LOOP_TURNS.share()
         self._read_if_placed(held, attempt, None)
         if held.looked:
             return
