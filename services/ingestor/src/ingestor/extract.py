@@ -21,7 +21,6 @@ from ingestor.extractors import (
     extract_if_safe_in_process,
     sniff_mime,
 )
-from ingestor.turns import LOOP_TURNS
 
 
 class Extractor(Protocol):
@@ -95,7 +94,6 @@ class PoolExtractor:
             # thread, so the loop never stalls for long.
             extract = partial(extract_if_safe_in_process, data, size, self._options)
             if size <= INLINE_EXTRACT_BYTES:
-                await LOOP_TURNS.share()
                 extraction = extract()
             else:
                 extraction = await asyncio.to_thread(extract)

@@ -20,7 +20,7 @@ from fileflow_core.mounts import detect_filesystem, is_local
 from fileflow_core.ports import SeenHashCache, WriteStore
 from fileflow_core.settings import Settings
 from ingestor import stages
-from ingestor.extract import Extractor, unextracted
+from ingestor.extract import INLINE_EXTRACT_BYTES, Extractor, unextracted
 from ingestor.grouped import GroupedSeen, GroupedWrites
 from ingestor.kept import KeptExtractions
 from ingestor.pathlocks import KeyedLocks
@@ -28,6 +28,7 @@ from ingestor.read import FileDigest, GroupedReads, read_and_hash, read_if_small
 from ingestor.recent import RecentSet
 from ingestor.roots import RootGuard
 from ingestor.slots import FileSlot, NoSlot
+from ingestor.turns import LOOP_TURNS
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +385,9 @@ class FileHandler:
                 digest.head,
                 f"skipped: over FILEFLOW_EXTRACT_MAX_BYTES ({self.settings.extract_max_bytes})",
             )
+        if digest.data is not None and digest.size <= INLINE_EXTRACT_BYTES:
+            # Parsed on the loop: wait for room in a turn first, outside the stage's clock.
+            await LOOP_TURNS.share()
         started = time.perf_counter()
         content = await self.extractor.extract(
             path, digest.sha256, digest.size, digest.head, digest.data
