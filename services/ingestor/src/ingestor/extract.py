@@ -58,6 +58,11 @@ def content_from(sha256: str, size: int, extraction: Extraction) -> ContentInfo:
     )
 
 
+def parses_on_loop(size: int, data: bytes | None) -> bool:
+    """Whether a content read whole is parsed on the event loop itself, if its format allows."""
+    return data is not None and len(data) == size and size <= INLINE_EXTRACT_BYTES
+
+
 class PoolExtractor:
     """Runs the registered extractors in worker processes with a timeout and a memory cap."""
 
@@ -93,7 +98,7 @@ class PoolExtractor:
             # costs, and Python code gains nothing from a thread under the GIL); above, in a
             # thread, so the loop never stalls for long.
             extract = partial(extract_if_safe_in_process, data, size, self._options)
-            if size <= INLINE_EXTRACT_BYTES:
+            if parses_on_loop(size, data):
                 extraction = extract()
             else:
                 extraction = await asyncio.to_thread(extract)

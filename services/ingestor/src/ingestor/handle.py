@@ -20,7 +20,7 @@ from fileflow_core.mounts import detect_filesystem, is_local
 from fileflow_core.ports import SeenHashCache, WriteStore
 from fileflow_core.settings import Settings
 from ingestor import stages
-from ingestor.extract import INLINE_EXTRACT_BYTES, Extractor, unextracted
+from ingestor.extract import Extractor, parses_on_loop, unextracted
 from ingestor.grouped import GroupedSeen, GroupedWrites
 from ingestor.kept import KeptExtractions
 from ingestor.pathlocks import KeyedLocks
@@ -385,7 +385,7 @@ class FileHandler:
                 digest.head,
                 f"skipped: over FILEFLOW_EXTRACT_MAX_BYTES ({self.settings.extract_max_bytes})",
             )
-        if digest.data is not None and digest.size <= INLINE_EXTRACT_BYTES:
+        if parses_on_loop(digest.size, digest.data):
             # Parsed on the loop: wait for room in a turn first, outside the stage's clock.
             await LOOP_TURNS.share()
         started = time.perf_counter()

@@ -233,4 +233,5 @@ class BatchIntake:
             return
         await self.parts.slots.take_read_ahead()
         held.ahead_in = self.parts.slots
+        await LOOP_TURNS.share()  # places given back together wake their batches together
         self._read(held, attempt, None)
