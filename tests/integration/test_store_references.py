@@ -176,3 +176,25 @@ async def test_a_content_written_in_the_same_transaction_is_not_locked_again(
         await add_file(conn, "old.txt", STORED)
         locked = await conn.fetch("SELECT sha256 FROM contents WHERE xmax::text <> '0'")
     assert [row["sha256"] for row in locked] == [STORED]
+
+
+async def test_an_update_that_keeps_the_content_locks_nothing(conn: asyncpg.Connection) -> None:
+    await add_file(conn, "a.txt", STORED)
+    lockers = "SELECT xmax::text FROM contents"
+    before = await conn.fetchval(lockers)
+    async with conn.transaction():
+        await conn.execute("UPDATE files SET status = 'failed', error = 'x'")
+        assert await conn.fetchval(lockers) == before
+
+
+async def test_a_temporary_table_cannot_stand_in_for_contents(conn: asyncpg.Connection) -> None:
+    """The checks find the real tables whatever the caller's search path holds."""
+    await conn.execute("CREATE TEMP TABLE contents (sha256 text PRIMARY KEY)")
+    await conn.execute("INSERT INTO pg_temp.contents VALUES ($1)", ABSENT)
+    await conn.execute("SET search_path = pg_temp, public")
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await add_file(conn, "a.txt", ABSENT)
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await conn.execute(
+            "INSERT INTO public.chunks (content_sha256, seq, text) VALUES ($1, 0, 'x')", ABSENT
+        )

@@ -2,9 +2,11 @@
 -- may not disappear from under a file; what changes is how that is checked. A foreign key
 -- checks each new row with its own query and locks its content one row at a time: with three
 -- chunks and one file a content, those checks were half of PostgreSQL's CPU in a bulk import.
--- Here a trigger checks a whole statement's rows with one query, and locks against deletion only
--- the contents this transaction did not write itself (a content it inserted is visible to no
--- one else until it commits, and one it updated is locked by that update already).
+-- Here the rows an INSERT (or COPY) adds are checked with one query, and only the contents this
+-- transaction did not write itself are locked against deletion (a content it inserted is visible
+-- to no one else until it commits, and one it updated is locked by that update already). An
+-- UPDATE is checked only for the rows whose content changes, one at a time, as a foreign key
+-- does: a mass update of statuses checks and locks nothing.
 --
 -- The same rules as the foreign keys they replace:
 --   * a file or chunk naming a content that is not stored: refused (foreign_key_violation);
@@ -14,13 +16,15 @@
 -- The deleting side reads the files as they are when its statement ends, so deleting contents
 -- under REPEATABLE READ (whose snapshot could miss a file committed meanwhile) is refused.
 --
+-- Like a foreign key's, the checks run as the tables' owner (SECURITY DEFINER), so a role that
+-- may write files needs no rights on contents for them, with a search path fixed to this schema.
 -- The planner settings make every lookup an index probe whatever the tables' sizes: a plan kept
 -- from a nearly empty library would otherwise scan all of `contents` for each statement.
 
 ALTER TABLE files DROP CONSTRAINT IF EXISTS files_content_sha256_fkey;
 ALTER TABLE chunks DROP CONSTRAINT IF EXISTS chunks_content_sha256_fkey;
 
-CREATE FUNCTION fileflow_contents_named() RETURNS trigger LANGUAGE plpgsql
+CREATE FUNCTION fileflow_contents_named() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     missing text;
@@ -45,20 +49,38 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION fileflow_content_repointed() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET enable_seqscan = off AS $$
+BEGIN
+    PERFORM 1 FROM contents c
+    WHERE c.sha256 = NEW.content_sha256 AND age(c.xmin) <> 0
+    FOR KEY SHARE OF c;
+    IF NOT EXISTS (SELECT 1 FROM contents c WHERE c.sha256 = NEW.content_sha256) THEN
+        RAISE EXCEPTION 'update on table "%" names a content that is not stored', TG_TABLE_NAME
+            USING ERRCODE = 'foreign_key_violation',
+                  DETAIL = format('Key (content_sha256)=(%s) is not present in table "contents".',
+                                  NEW.content_sha256),
+                  HINT = 'Store the content first, in the same transaction or before it.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE TRIGGER files_name_stored_contents AFTER INSERT ON files
-    REFERENCING NEW TABLE AS naming FOR EACH STATEMENT
-    EXECUTE FUNCTION fileflow_contents_named();
-CREATE TRIGGER files_rename_stored_contents AFTER UPDATE ON files
     REFERENCING NEW TABLE AS naming FOR EACH STATEMENT
     EXECUTE FUNCTION fileflow_contents_named();
 CREATE TRIGGER chunks_name_stored_contents AFTER INSERT ON chunks
     REFERENCING NEW TABLE AS naming FOR EACH STATEMENT
     EXECUTE FUNCTION fileflow_contents_named();
-CREATE TRIGGER chunks_rename_stored_contents AFTER UPDATE ON chunks
-    REFERENCING NEW TABLE AS naming FOR EACH STATEMENT
-    EXECUTE FUNCTION fileflow_contents_named();
+CREATE TRIGGER files_repoint_stored_content AFTER UPDATE OF content_sha256 ON files
+    FOR EACH ROW
+    WHEN (NEW.content_sha256 IS NOT NULL AND NEW.content_sha256 IS DISTINCT FROM OLD.content_sha256)
+    EXECUTE FUNCTION fileflow_content_repointed();
+CREATE TRIGGER chunks_repoint_stored_content AFTER UPDATE OF content_sha256 ON chunks
+    FOR EACH ROW WHEN (NEW.content_sha256 IS DISTINCT FROM OLD.content_sha256)
+    EXECUTE FUNCTION fileflow_content_repointed();
 
-CREATE FUNCTION fileflow_contents_deleted() RETURNS trigger LANGUAGE plpgsql
+CREATE FUNCTION fileflow_contents_deleted() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     named text;
@@ -90,7 +112,7 @@ CREATE TRIGGER contents_deleted AFTER DELETE ON contents
     REFERENCING OLD TABLE AS removed FOR EACH STATEMENT
     EXECUTE FUNCTION fileflow_contents_deleted();
 
-CREATE FUNCTION fileflow_contents_renamed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION fileflow_contents_renamed() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     RAISE EXCEPTION 'a content''s sha256 is its name and cannot be changed'
         USING ERRCODE = 'foreign_key_violation',
@@ -103,7 +125,8 @@ CREATE TRIGGER contents_renamed BEFORE UPDATE OF sha256 ON contents
     FOR EACH ROW WHEN (OLD.sha256 IS DISTINCT FROM NEW.sha256)
     EXECUTE FUNCTION fileflow_contents_renamed();
 
-CREATE FUNCTION fileflow_contents_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION fileflow_contents_truncated() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM files WHERE content_sha256 IS NOT NULL)
        OR EXISTS (SELECT 1 FROM chunks) THEN
@@ -117,6 +140,21 @@ $$;
 
 CREATE TRIGGER contents_truncated AFTER TRUNCATE ON contents
     FOR EACH STATEMENT EXECUTE FUNCTION fileflow_contents_truncated();
+
+-- A SECURITY DEFINER function must not find its tables through a caller's search path: this
+-- schema's, then temporary objects last (where they cannot stand in for these tables).
+DO $$
+DECLARE
+    function_name text;
+BEGIN
+    FOREACH function_name IN ARRAY ARRAY['fileflow_contents_named', 'fileflow_content_repointed',
+        'fileflow_contents_deleted', 'fileflow_contents_renamed', 'fileflow_contents_truncated']
+    LOOP
+        EXECUTE format('ALTER FUNCTION %I() SET search_path = %I, pg_temp',
+                       function_name, current_schema());
+    END LOOP;
+END
+$$;
 
 -- The same rule as `~ '^[0-9a-f]{64}$'` (64 single-byte characters, each a lower-case hex digit)
 -- without running a regular expression for every new content.
