@@ -163,21 +163,6 @@ async def test_a_files_writer_waiting_for_a_delete_sees_the_content_gone(
     assert await count(conn, "SELECT count(*) FROM files") == 0
 
 
-async def test_a_content_written_in_the_same_transaction_is_not_locked_again(
-    conn: asyncpg.Connection, database_url: str
-) -> None:
-    """The writer's own new content needs no lock; another transaction's content does."""
-    new = sha("new")
-    async with conn.transaction():
-        await conn.execute(
-            "INSERT INTO contents (sha256, size, mime_type) VALUES ($1, 1, 'text/plain')", new
-        )
-        await add_file(conn, "new.txt", new)
-        await add_file(conn, "old.txt", STORED)
-        locked = await conn.fetch("SELECT sha256 FROM contents WHERE xmax::text <> '0'")
-    assert [row["sha256"] for row in locked] == [STORED]
-
-
 async def test_an_update_that_keeps_the_content_locks_nothing(conn: asyncpg.Connection) -> None:
     await add_file(conn, "a.txt", STORED)
     lockers = "SELECT xmax::text FROM contents"

@@ -2,11 +2,9 @@
 -- may not disappear from under a file; what changes is how that is checked. A foreign key
 -- checks each new row with its own query and locks its content one row at a time: with three
 -- chunks and one file a content, those checks were half of PostgreSQL's CPU in a bulk import.
--- Here the rows an INSERT (or COPY) adds are checked with one query, and only the contents this
--- transaction did not write itself are locked against deletion (a content it inserted is visible
--- to no one else until it commits, and one it updated is locked by that update already). An
--- UPDATE is checked only for the rows whose content changes, one at a time, as a foreign key
--- does: a mass update of statuses checks and locks nothing.
+-- Here the rows an INSERT (or COPY) adds are checked, and the contents they name locked against
+-- deletion, with one query each. An UPDATE is checked only for the rows whose content changes,
+-- one at a time, as a foreign key does: a mass update of statuses checks and locks nothing.
 --
 -- The same rules as the foreign keys they replace:
 --   * a file or chunk naming a content that is not stored: refused (foreign_key_violation);
@@ -29,9 +27,8 @@ SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS
 DECLARE
     missing text;
 BEGIN
-    -- age(xmin) = 0: the row version is this transaction's own.
     PERFORM 1 FROM contents c
-    WHERE c.sha256 IN (SELECT r.content_sha256 FROM naming r) AND age(c.xmin) <> 0
+    WHERE c.sha256 IN (SELECT r.content_sha256 FROM naming r)
     FOR KEY SHARE OF c;
     SELECT r.content_sha256 INTO missing
     FROM (SELECT DISTINCT content_sha256 FROM naming WHERE content_sha256 IS NOT NULL) r
@@ -52,9 +49,7 @@ $$;
 CREATE FUNCTION fileflow_content_repointed() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET enable_seqscan = off AS $$
 BEGIN
-    PERFORM 1 FROM contents c
-    WHERE c.sha256 = NEW.content_sha256 AND age(c.xmin) <> 0
-    FOR KEY SHARE OF c;
+    PERFORM 1 FROM contents c WHERE c.sha256 = NEW.content_sha256 FOR KEY SHARE OF c;
     IF NOT EXISTS (SELECT 1 FROM contents c WHERE c.sha256 = NEW.content_sha256) THEN
         RAISE EXCEPTION 'update on table "%" names a content that is not stored', TG_TABLE_NAME
             USING ERRCODE = 'foreign_key_violation',
