@@ -62,10 +62,19 @@ async def test_a_file_or_chunk_naming_an_absent_content_is_refused(
     await add_file(conn, "b.txt", STORED)
     with pytest.raises(asyncpg.ForeignKeyViolationError):
         await conn.execute("UPDATE files SET content_sha256 = $1 WHERE path = 'b.txt'", ABSENT)
+    with pytest.raises(asyncpg.ForeignKeyViolationError):  # the ingestor's upsert of a change
+        await conn.execute(
+            "INSERT INTO files AS f (root_id, path, path_bytes, content_sha256, status)"
+            " VALUES ('lib', 'b.txt', convert_to('b.txt', 'UTF8'), $1, 'completed')"
+            " ON CONFLICT (root_id, path_hash) DO UPDATE"
+            " SET content_sha256 = EXCLUDED.content_sha256",
+            ABSENT,
+        )
     with pytest.raises(asyncpg.ForeignKeyViolationError):
         await conn.copy_records_to_table(
             "chunks", records=[(ABSENT, 0, "text")], columns=["content_sha256", "seq", "text"]
         )
+    assert await count(conn, "SELECT count(*) FROM files WHERE content_sha256 = $1", STORED) == 1
     assert await count(conn, "SELECT count(*) FROM files") == 1
     assert await count(conn, "SELECT count(*) FROM chunks WHERE content_sha256 = $1", ABSENT) == 0
 

@@ -123,7 +123,7 @@ async def both() -> dict[str, Any]:
                     pace[kind][side].append(FILES / seconds)
         stored = {side: await stored_rows(url) for side, url in sides.items()}
     figures: dict[str, Any] = {"files_a_round": FILES, "rounds": ROUNDS, "rows": stored}
-    for kind in ("unique", "duplicate"):
+    for kind in kinds:
         for side in sides:
             figures[f"{kind}_{side}"] = {
                 "postgresql_cpu_ms_per_file": [round(v, 4) for v in cpu[kind][side]],
