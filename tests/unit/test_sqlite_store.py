@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,8 +13,13 @@ import pytest
 from fileflow_core.errors import ContentMissingError, WriteRejectedError
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.store.sqlite import SqliteDocumentStore
-from fileflow_core.store.sqlite.checkpoint import CHECKPOINT_INTERVAL_S
-from fileflow_core.store.sqlite.connection import WRITER_CACHE_KIB
+from fileflow_core.store.sqlite.checkpoint import CHECKPOINT_INTERVAL_S, WRITER_CHECKPOINT_BYTES
+from fileflow_core.store.sqlite.connection import (
+    NEW_DATABASE_PAGE_BYTES,
+    WRITER_CACHE_KIB,
+    migrations,
+    statements,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -46,8 +52,63 @@ async def test_schema_is_applied_once(tmp_path: Path) -> None:
         "0001_init.sql",
         "0002_names_as_bytes_and_deleted_status.sql",
         "0003_root_mounts.sql",
+        "0004_chunks_with_rowid.sql",
     ]
     assert second.applied == []
+
+
+def old_database(path: Path, up_to: int) -> None:
+    """A database as an earlier release left it: migrations up to ``up_to`` applied."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at text NOT NULL DEFAULT '')"
+        )
+        for version, name, script in migrations():
+            if version <= up_to:
+                for statement in statements(script):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?, '')", (version, name))
+        conn.execute(
+            "INSERT INTO contents (sha256, size, mime_type) VALUES (?, 3, 'text/plain')", (SHA_A,)
+        )
+        conn.executemany(
+            "INSERT INTO chunks (content_sha256, seq, text) VALUES (?, ?, ?)",
+            [(SHA_A, seq, f"chunk {seq} " + "x" * 2000) for seq in range(3)],
+        )
+
+
+async def test_an_upgrade_keeps_the_chunks_and_their_rules(tmp_path: Path) -> None:
+    """Chunks move to a rowid table (a 2 KB chunk no longer spills to an overflow page) with
+    every chunk, the key and the cascade kept."""
+    path = tmp_path / "f.sqlite3"
+    await asyncio.to_thread(old_database, path, 3)
+    store = await SqliteDocumentStore.open(path)
+    try:
+        assert store.applied == ["0004_chunks_with_rowid.sql"]
+        assert [text[:8] for text in await chunks_of(store, SHA_A)] == [
+            "chunk 0 ",
+            "chunk 1 ",
+            "chunk 2 ",
+        ]
+        (table,) = await store._db.read("SELECT sql FROM sqlite_master WHERE name = 'chunks'")
+        assert "WITHOUT ROWID" not in table[0]
+        async with store._db.transaction() as db:
+            with pytest.raises(sqlite3.IntegrityError):
+                await db.execute(
+                    "INSERT INTO chunks (content_sha256, seq, text) VALUES (?, 0, 'again')",
+                    (SHA_A,),
+                )
+            with pytest.raises(sqlite3.IntegrityError):
+                await db.execute(
+                    "INSERT INTO chunks (content_sha256, seq, text) VALUES (?, 0, 'orphan')",
+                    ("e" * 64,),
+                )
+            await db.execute("DELETE FROM contents WHERE sha256 = ?", (SHA_A,))
+        assert await chunks_of(store, SHA_A) == []
+    finally:
+        await store.close()
 
 
 async def test_the_same_observation_twice_writes_once(store: SqliteDocumentStore) -> None:
@@ -203,7 +264,7 @@ async def test_a_batch_replaces_the_chunks_of_contents_it_replaces_and_keeps_the
 
 
 async def test_the_log_is_checkpointed_after_writes_off_the_writer(tmp_path: Path) -> None:
-    """The writer's own checkpoint limit is far away (16,000 pages): the database file grows
+    """The writer's own checkpoint limit is far away (64 MB of log): the database file grows
     only because the second connection copied the log into it."""
     database = tmp_path / "data" / "fileflow.sqlite3"
     opened = await SqliteDocumentStore.open(database)
@@ -238,3 +299,30 @@ async def test_the_writer_keeps_a_large_page_cache(store: SqliteDocumentStore) -
     """Index pages stay in the writer's cache rather than SQLite's default 2 MB."""
     rows = await store._db.read("PRAGMA cache_size")
     assert rows[0][0] == -WRITER_CACHE_KIB
+
+
+async def test_a_new_database_has_pages_that_hold_several_chunks(
+    store: SqliteDocumentStore,
+) -> None:
+    """8 KB pages (three 2 KB chunks a page); the writer's own checkpoint limit in pages is
+    its limit in bytes at that size."""
+    ((page_bytes,),) = await store._db.read("PRAGMA page_size")
+    ((limit_pages,),) = await store._db.read("PRAGMA wal_autocheckpoint")
+    assert page_bytes == NEW_DATABASE_PAGE_BYTES == 8192
+    assert limit_pages * page_bytes == WRITER_CHECKPOINT_BYTES
+
+
+async def test_an_existing_database_keeps_its_page_size(tmp_path: Path) -> None:
+    """A database an earlier release created (4 KB pages) is not rebuilt; its checkpoint
+    limit in pages is worked out from its own page size."""
+    path = tmp_path / "f.sqlite3"
+    await asyncio.to_thread(old_database, path, 3)
+    store = await SqliteDocumentStore.open(path)
+    try:
+        ((page_bytes,),) = await store._db.read("PRAGMA page_size")
+        ((limit_pages,),) = await store._db.read("PRAGMA wal_autocheckpoint")
+        assert page_bytes == 4096
+        assert limit_pages * page_bytes == WRITER_CHECKPOINT_BYTES
+        assert len(await chunks_of(store, SHA_A)) == 3
+    finally:
+        await store.close()

@@ -19,8 +19,9 @@ import aiosqlite
 
 log = logging.getLogger(__name__)
 
-# Pages of log the writer lets pile up before it checkpoints inside a commit (4 KB each).
-WRITER_CHECKPOINT_PAGES = 16_000
+# Log the writer lets pile up before it checkpoints inside a commit (set in pages, so divided
+# by the database's page size).
+WRITER_CHECKPOINT_BYTES = 64 * 1024 * 1024
 CHECKPOINT_INTERVAL_S = 0.5
 
 

@@ -16,7 +16,7 @@ import aiosqlite
 import orjson
 
 from fileflow_core.errors import TransientError
-from fileflow_core.store.sqlite.checkpoint import WRITER_CHECKPOINT_PAGES, Checkpointer
+from fileflow_core.store.sqlite.checkpoint import WRITER_CHECKPOINT_BYTES, Checkpointer
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -28,6 +28,11 @@ T = TypeVar("T")
 # file (benchmark 9, alternating runs), for about 64 MB more memory once the database is that
 # large.
 WRITER_CACHE_KIB = 64 * 1024
+# The page size of a database created from now on (an existing one keeps its own). A chunk is
+# about 2 KB of text: a 4 KB page (SQLite's default) holds one such row and leaves the rest
+# empty, an 8 KB page holds three. Writing 20,000 new files a batch of 100 at a time: 8 KB pages
+# made the database 30 % smaller (120 against 172 MB) at the same or less CPU a file.
+NEW_DATABASE_PAGE_BYTES = 8192
 
 
 def timestamp(moment: datetime) -> str:
@@ -87,10 +92,13 @@ class Database:
         try:
             db.row_factory = aiosqlite.Row
             await db.execute("PRAGMA busy_timeout = 10000")
+            # Before WAL mode: it takes effect only on a database with no table yet.
+            await db.execute(f"PRAGMA page_size = {NEW_DATABASE_PAGE_BYTES}")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
-            await db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
+            ((page_bytes,),) = await db.execute_fetchall("PRAGMA page_size")
+            await db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_BYTES // page_bytes}")
             await db.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             # SQLite's own unhex() arrived in 3.41; older builds are common.
             await db.create_function("ff_unhex", 1, bytes.fromhex, deterministic=True)
