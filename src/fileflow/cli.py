@@ -146,20 +146,25 @@ def run(
 
 @app.command()
 def migrate(
-    ctx: typer.Context, backend: BackendOption = None, data_dir: DataDirOption = None
+    ctx: typer.Context,
+    backend: BackendOption = None,
+    data_dir: DataDirOption = None,
+    compact: Annotated[
+        bool,
+        typer.Option(
+            "--compact",
+            help="Embedded store only, with `fileflow run` stopped: then rebuild the SQLite file "
+            "(free pages given back, 8 KB pages). Needs free disk of up to twice its size.",
+        ),
+    ] = False,
 ) -> None:
     """Create the database if needed and apply the schema migrations (idempotent)."""
-    settings = _settings(ctx, backend=backend, data_dir=data_dir)
+    from fileflow.ops import migrate_store
 
-    async def apply() -> list[str]:
-        from fileflow_core.adapters import open_store
-
-        store = await open_store(settings.in_one_process())
-        await store.close()
-        return store.applied
-
-    applied = _run_async(apply())
-    print(f"applied: {', '.join(applied)}" if applied else "database schema is up to date")
+    for line in _run_async(
+        migrate_store(_settings(ctx, backend=backend, data_dir=data_dir), compact)
+    ):
+        print(line)
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

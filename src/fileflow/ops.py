@@ -1,4 +1,5 @@
-"""What the operator commands do, apart from how they print: status, backfill, retry."""
+"""What the operator commands do, apart from how they print: status, backfill, retry,
+migrate."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from file_watcher.filters import PathFilter
 from file_watcher.scan import scan_tree
 from file_watcher.state import read_identity, read_mounts, write_identity
 from fileflow_core import submounts
-from fileflow_core.adapters import describe, open_broker, open_store
+from fileflow_core.adapters import describe, open_broker, open_store, scheme_of, sqlite_path
 from fileflow_core.errors import ConfigError, MessageDecodeError, TransientError
 from fileflow_core.messages import FileEvent, Operation, decode_event
 from fileflow_core.paths import locate_in_roots
@@ -302,3 +303,28 @@ async def accept_roots(settings: Settings, root_ids: list[str]) -> None:
 def _watcher_identity(settings: Settings, root_id: str) -> str | None:
     identity = read_identity(settings.state_dir, root_id)
     return None if identity is None else identity.encode()
+
+
+async def migrate_store(settings: Settings, compact: bool) -> list[str]:
+    """Apply the schema's migrations; with ``compact``, then rebuild the SQLite file. What was
+    done, a line each."""
+    from fileflow_core.store.sqlite.compact import compact as compact_file
+
+    settings = settings.in_one_process()
+    if compact and scheme_of(settings.database_url) != "sqlite":
+        raise ConfigError(
+            "--compact rebuilds the embedded store's SQLite file; FILEFLOW_DATABASE_URL names "
+            "another store (on PostgreSQL, VACUUM FULL or pg_repack do this)"
+        )
+    store = await open_store(settings)
+    await store.close()
+    applied = store.applied
+    lines = [f"applied: {', '.join(applied)}" if applied else "database schema is up to date"]
+    if compact:
+        done = await asyncio.to_thread(compact_file, sqlite_path(settings.database_url))
+        lines.append(
+            f"compacted {done.path}: {done.bytes_before / 1e6:,.1f} MB -> "
+            f"{done.bytes_after / 1e6:,.1f} MB, pages of {done.page_bytes_after // 1024} KB "
+            f"(were {done.page_bytes_before // 1024} KB)"
+        )
+    return lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -79,14 +80,18 @@ def old_database(path: Path, up_to: int) -> None:
         )
 
 
-async def test_an_upgrade_keeps_the_chunks_and_their_rules(tmp_path: Path) -> None:
+async def test_an_upgrade_keeps_the_chunks_and_their_rules(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Chunks move to a rowid table (a 2 KB chunk no longer spills to an overflow page) with
-    every chunk, the key and the cascade kept."""
+    every chunk, the key and the cascade kept; the rebuild is announced before it starts."""
     path = tmp_path / "f.sqlite3"
     await asyncio.to_thread(old_database, path, 3)
+    caplog.set_level(logging.INFO, logger="fileflow_core.store.sqlite.connection")
     store = await SqliteDocumentStore.open(path)
     try:
         assert store.applied == ["0004_chunks_with_rowid.sql"]
+        assert f"applying migration 0004_chunks_with_rowid.sql to {path}" in caplog.messages
         assert [text[:8] for text in await chunks_of(store, SHA_A)] == [
             "chunk 0 ",
             "chunk 1 ",
@@ -305,11 +310,13 @@ async def test_a_new_database_has_pages_that_hold_several_chunks(
     store: SqliteDocumentStore,
 ) -> None:
     """8 KB pages (three 2 KB chunks a page); the writer's own checkpoint limit in pages is
-    its limit in bytes at that size."""
+    its limit in bytes at that size, and the log shrinks back to it after a large write."""
     ((page_bytes,),) = await store._db.read("PRAGMA page_size")
     ((limit_pages,),) = await store._db.read("PRAGMA wal_autocheckpoint")
     assert page_bytes == NEW_DATABASE_PAGE_BYTES == 8192
     assert limit_pages * page_bytes == WRITER_CHECKPOINT_BYTES
+    ((log_limit,),) = await store._db.read("PRAGMA journal_size_limit")
+    assert log_limit == WRITER_CHECKPOINT_BYTES
 
 
 async def test_an_existing_database_keeps_its_page_size(tmp_path: Path) -> None:

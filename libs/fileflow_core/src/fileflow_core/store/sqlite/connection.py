@@ -4,6 +4,7 @@ one write at a time, and the error mapping."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +18,8 @@ import orjson
 
 from fileflow_core.errors import TransientError
 from fileflow_core.store.sqlite.checkpoint import WRITER_CHECKPOINT_BYTES, Checkpointer
+
+log = logging.getLogger(__name__)
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -99,13 +102,17 @@ class Database:
             await db.execute("PRAGMA foreign_keys = ON")
             ((page_bytes,),) = await db.execute_fetchall("PRAGMA page_size")
             await db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_BYTES // page_bytes}")
+            # The log file keeps the size its largest transaction gave it (a migration that
+            # rebuilds a table: gigabytes) unless told to shrink back once it is checkpointed.
+            await db.execute(f"PRAGMA journal_size_limit = {WRITER_CHECKPOINT_BYTES}")
             await db.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             # SQLite's own unhex() arrived in 3.41; older builds are common.
             await db.create_function("ff_unhex", 1, bytes.fromhex, deterministic=True)
             store.applied = await store.migrate()
         except (sqlite3.Error, TransientError) as exc:
             await db.close()
-            raise TransientError(f"cannot prepare the SQLite database {path}: {exc!r}") from exc
+            reason = str(exc) if isinstance(exc, TransientError) else repr(exc)
+            raise TransientError(f"cannot prepare the SQLite database {path}: {reason}") from exc
         store._checkpointer.start()
         return store
 
@@ -123,6 +130,8 @@ class Database:
             for version, name, script in migrations():
                 if version in done:
                     continue
+                # Said before: a migration that rebuilds a large table takes a while.
+                log.info("applying migration %s to %s", name, self.path)
                 for statement in statements(script):
                     await db.execute(statement)
                 await db.execute(
@@ -141,7 +150,7 @@ class Database:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise TransientError(f"SQLite at {self.path} is busy: {exc!r}") from exc
+                raise TransientError(self._busy(exc)) from exc
             try:
                 yield self._db
             except BaseException:
@@ -153,6 +162,12 @@ class Database:
                 await self._db.rollback()
                 raise TransientError(f"SQLite rejected the write: {exc!r}") from exc
             self._checkpointer.wrote()
+
+    def _busy(self, exc: sqlite3.Error) -> str:
+        return (
+            f"SQLite at {self.path} is busy ({exc}): another process held its write lock for "
+            "10 s (a migration or `fileflow migrate --compact` running); try again once it ends"
+        )
 
     async def write_in_one_hop(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` in one transaction, run whole on the connection's thread: a batch of
@@ -175,7 +190,7 @@ class Database:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise TransientError(f"SQLite at {self.path} is busy: {exc!r}") from exc
+            raise TransientError(self._busy(exc)) from exc
         try:
             result = work(conn)
         except BaseException:
