@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -98,3 +99,26 @@ def free_port() -> int:
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def earlier_sqlite_store(path: Path, up_to: int, *, marked_up_to: int | None = None) -> None:
+    """An embedded store as an earlier release created it: SQLite's default 4 KB pages and the
+    migrations up to ``up_to`` applied; those up to ``marked_up_to`` (default: the same) are
+    recorded as applied, so the store leaves the rest undone."""
+    from fileflow_core.store.sqlite.connection import migrations, statements
+
+    marked = up_to if marked_up_to is None else marked_up_to
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at text NOT NULL DEFAULT '')"
+        )
+        for version, name, script in migrations():
+            if version <= up_to:
+                for statement in statements(script):
+                    conn.execute(statement)
+            if version <= marked:
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?, '')", (version, name))
+    conn.close()

@@ -24,26 +24,12 @@ import uvloop
 
 from fileflow_core.models import PresentWrite
 from fileflow_core.store.sqlite import SqliteDocumentStore
-from fileflow_core.store.sqlite.connection import migrations, statements
+from fileflow_core.store.sqlite.connection import migrations
 from tests.perf.figures import report
-from tests.perf.test_store_writes import FILES, ROUNDS, batches
+from tests.perf.test_store_writes import FILES, ROUNDS, alternating_rounds
+from tests.support import earlier_sqlite_store
 
 FORMER_VERSION = 3  # the last migration the former layout had
-
-
-def former_database(path: Path) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA page_size = 4096")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(
-            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-            " applied_at text NOT NULL DEFAULT '')"
-        )
-        for version, name, script in migrations():
-            if version <= FORMER_VERSION:
-                for statement in statements(script):
-                    conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, '')", (version, name))
 
 
 def on_disk_mb(path: Path) -> float:
@@ -79,35 +65,19 @@ def page_bytes(path: Path) -> int:
 
 async def both(folder: Path) -> dict[str, Any]:
     sides = {"current": folder / "current.sqlite3", "former": folder / "former.sqlite3"}
-    await asyncio.to_thread(former_database, sides["former"])
-    kinds = ("unique", "duplicate")
-    cpu: dict[str, dict[str, list[float]]] = {k: {s: [] for s in sides} for k in kinds}
-    pace: dict[str, dict[str, list[float]]] = {k: {s: [] for s in sides} for k in kinds}
-    for kind in kinds:
-        for round_no in range(ROUNDS):
-            work = batches(kind, round_no)
-            order = list(sides.items())
-            for side, path in order if round_no % 2 == 0 else reversed(order):
-                seconds, cpu_s = await write_all(path, work)
-                cpu[kind][side].append(cpu_s * 1000 / FILES)
-                pace[kind][side].append(FILES / seconds)
-    figures: dict[str, Any] = {
+    await asyncio.to_thread(
+        earlier_sqlite_store, sides["former"], FORMER_VERSION, marked_up_to=migrations()[-1][0]
+    )
+    rounds = await alternating_rounds(
+        sides, write_all, "cpu_ms_per_file", ("former_over_current", "former", "current")
+    )
+    return {
         "files_a_round": FILES,
         "rounds": ROUNDS,
         "page_bytes": {side: page_bytes(path) for side, path in sides.items()},
         "rows": {side: stored_rows(path) for side, path in sides.items()},
         "on_disk_mb": {side: on_disk_mb(path) for side, path in sides.items()},
-    }
-    for kind in kinds:
-        for side in sides:
-            figures[f"{kind}_{side}"] = {
-                "cpu_ms_per_file": [round(v, 4) for v in cpu[kind][side]],
-                "files_per_s": [round(v) for v in pace[kind][side]],
-            }
-        figures[f"{kind}_cpu_former_over_current"] = round(
-            sum(cpu[kind]["former"]) / sum(cpu[kind]["current"]), 2
-        )
-    return figures
+    } | rounds
 
 
 def test_sqlite_writes_current_layout_against_former(benchmark: Any, tmp_path: Path) -> None:

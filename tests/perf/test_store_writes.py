@@ -15,8 +15,9 @@ import asyncio
 import hashlib
 import os
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import uvloop
@@ -33,6 +34,10 @@ FILES = int(os.environ.get("FILEFLOW_PERF_STORE_FILES", "20000"))
 BATCH = 100
 CONNECTIONS = 2
 ROUNDS = 2
+KINDS = ("unique", "duplicate")
+T = TypeVar("T")
+# Writes a round's batches into one side: (seconds, CPU seconds).
+WriteAll = Callable[[T, list[list[PresentWrite]]], Awaitable[tuple[float, float]]]
 
 FOREIGN_KEYS = """
 DROP TRIGGER files_name_stored_contents ON files;
@@ -100,6 +105,34 @@ async def stored_rows(url: str) -> dict[str, int]:
         await conn.close()
 
 
+async def alternating_rounds(
+    sides: dict[str, T], write_all: WriteAll[T], cpu_key: str, ratio: tuple[str, str, str]
+) -> dict[str, Any]:
+    """Every kind's rounds written by each side, the sides' order alternating round by round:
+    each side's CPU a file (as ``cpu_key``) and files/s a round, and for each kind the CPU of
+    side ``ratio[1]`` over side ``ratio[2]`` (as ``{kind}_cpu_{ratio[0]}``)."""
+    cpu: dict[str, dict[str, list[float]]] = {k: {s: [] for s in sides} for k in KINDS}
+    pace: dict[str, dict[str, list[float]]] = {k: {s: [] for s in sides} for k in KINDS}
+    for kind in KINDS:
+        for round_no in range(ROUNDS):
+            work = batches(kind, round_no)
+            order = list(sides.items())
+            for side, target in order if round_no % 2 == 0 else reversed(order):
+                seconds, cpu_s = await write_all(target, work)
+                cpu[kind][side].append(cpu_s * 1000 / FILES)
+                pace[kind][side].append(FILES / seconds)
+    figures: dict[str, Any] = {}
+    name, costlier, cheaper = ratio
+    for kind in KINDS:
+        for side in sides:
+            figures[f"{kind}_{side}"] = {
+                cpu_key: [round(v, 4) for v in cpu[kind][side]],
+                "files_per_s": [round(v) for v in pace[kind][side]],
+            }
+        figures[f"{kind}_cpu_{name}"] = round(sum(cpu[kind][costlier]) / sum(cpu[kind][cheaper]), 2)
+    return figures
+
+
 async def both() -> dict[str, Any]:
     async with own_database() as checks_url, own_database() as keys_url:
         for url in (checks_url, keys_url):
@@ -110,29 +143,14 @@ async def both() -> dict[str, Any]:
         finally:
             await conn.close()
         sides = {"statement_checks": checks_url, "foreign_keys": keys_url}
-        kinds = ("unique", "duplicate")
-        cpu: dict[str, dict[str, list[float]]] = {k: {s: [] for s in sides} for k in kinds}
-        pace: dict[str, dict[str, list[float]]] = {k: {s: [] for s in sides} for k in kinds}
-        for kind in kinds:
-            for round_no in range(ROUNDS):
-                work = batches(kind, round_no)
-                order = list(sides.items())
-                for side, url in order if round_no % 2 == 0 else reversed(order):
-                    seconds, pg_s = await write_all(url, work)
-                    cpu[kind][side].append(pg_s * 1000 / FILES)
-                    pace[kind][side].append(FILES / seconds)
-        stored = {side: await stored_rows(url) for side, url in sides.items()}
-    figures: dict[str, Any] = {"files_a_round": FILES, "rounds": ROUNDS, "rows": stored}
-    for kind in kinds:
-        for side in sides:
-            figures[f"{kind}_{side}"] = {
-                "postgresql_cpu_ms_per_file": [round(v, 4) for v in cpu[kind][side]],
-                "files_per_s": [round(v) for v in pace[kind][side]],
-            }
-        figures[f"{kind}_cpu_keys_over_checks"] = round(
-            sum(cpu[kind]["foreign_keys"]) / sum(cpu[kind]["statement_checks"]), 2
+        rounds = await alternating_rounds(
+            sides,
+            write_all,
+            "postgresql_cpu_ms_per_file",
+            ("keys_over_checks", "foreign_keys", "statement_checks"),
         )
-    return figures
+        stored = {side: await stored_rows(url) for side, url in sides.items()}
+    return {"files_a_round": FILES, "rounds": ROUNDS, "rows": stored} | rounds
 
 
 def test_store_writes_checks_against_foreign_keys(benchmark: Any) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,12 +16,8 @@ from fileflow_core.errors import ContentMissingError, WriteRejectedError
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.store.sqlite import SqliteDocumentStore
 from fileflow_core.store.sqlite.checkpoint import CHECKPOINT_INTERVAL_S, WRITER_CHECKPOINT_BYTES
-from fileflow_core.store.sqlite.connection import (
-    NEW_DATABASE_PAGE_BYTES,
-    WRITER_CACHE_KIB,
-    migrations,
-    statements,
-)
+from fileflow_core.store.sqlite.connection import NEW_DATABASE_PAGE_BYTES, WRITER_CACHE_KIB
+from tests.support import earlier_sqlite_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -59,18 +56,9 @@ async def test_schema_is_applied_once(tmp_path: Path) -> None:
 
 
 def old_database(path: Path, up_to: int) -> None:
-    """A database as an earlier release left it: migrations up to ``up_to`` applied."""
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(
-            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-            " applied_at text NOT NULL DEFAULT '')"
-        )
-        for version, name, script in migrations():
-            if version <= up_to:
-                for statement in statements(script):
-                    conn.execute(statement)
-                conn.execute("INSERT INTO schema_migrations VALUES (?, ?, '')", (version, name))
+    """An earlier release's file with one content and its three 2 KB chunks."""
+    earlier_sqlite_store(path, up_to)
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute(
             "INSERT INTO contents (sha256, size, mime_type) VALUES (?, 3, 'text/plain')", (SHA_A,)
         )
