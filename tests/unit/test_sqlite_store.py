@@ -12,11 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from fileflow_core.errors import ContentMissingError, WriteRejectedError
+from fileflow_core.errors import ContentMissingError, TransientError, WriteRejectedError
 from fileflow_core.models import ContentInfo, FileObservation, PresentWrite
 from fileflow_core.store.sqlite import SqliteDocumentStore
 from fileflow_core.store.sqlite.checkpoint import CHECKPOINT_INTERVAL_S, WRITER_CHECKPOINT_BYTES
-from fileflow_core.store.sqlite.connection import NEW_DATABASE_PAGE_BYTES, WRITER_CACHE_KIB
+from fileflow_core.store.sqlite.compact import failure_reason
+from fileflow_core.store.sqlite.connection import (
+    NEW_DATABASE_PAGE_BYTES,
+    WRITER_CACHE_KIB,
+    disk_full,
+)
 from tests.support import earlier_sqlite_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -321,3 +326,22 @@ async def test_an_existing_database_keeps_its_page_size(tmp_path: Path) -> None:
         assert len(await chunks_of(store, SHA_A)) == 3
     finally:
         await store.close()
+
+
+def sqlite_error(name: str, message: str) -> sqlite3.OperationalError:
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorname = name
+    return error
+
+
+def test_a_full_disk_and_a_file_in_use_are_told_apart() -> None:
+    path = Path("/data/fileflow.sqlite3")
+    full = failure_reason(path, sqlite_error("SQLITE_FULL", "database or disk is full"))
+    busy = failure_reason(path, sqlite_error("SQLITE_BUSY", "database is locked"))
+    other = failure_reason(path, sqlite_error("SQLITE_IOERR", "disk I/O error"))
+    assert "ran out of disk space" in full and "/data" in full and "in use" not in full
+    assert "is in use" in busy and "stop `fileflow run`" in busy
+    assert other == f"compacting {path} failed and changed nothing: disk I/O error"
+    wrapped = TransientError("SQLite rejected the write")
+    wrapped.__cause__ = sqlite_error("SQLITE_FULL", "database or disk is full")
+    assert disk_full(wrapped) and not disk_full(sqlite_error("SQLITE_BUSY", "locked"))

@@ -8,7 +8,7 @@ leave WAL mode only when no other connection has the file open: that is also how
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,20 @@ def on_disk_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, log) if p.exists())
 
 
+def failure_reason(path: Path, exc: sqlite3.Error) -> str:
+    if exc.sqlite_errorname in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        return (
+            f"{path} is in use ({exc}): stop `fileflow run` and any other fileflow command "
+            "using it, then compact again"
+        )
+    if exc.sqlite_errorname == "SQLITE_FULL":
+        return (
+            f"compacting {path} ran out of disk space and changed nothing: it needs free space "
+            f"of up to twice the file's size in {path.parent}"
+        )
+    return f"compacting {path} failed and changed nothing: {exc}"
+
+
 def compact(path: Path) -> Compacted:
     """Rebuild ``path`` (blocking: seconds a gigabyte). Raises ``CompactError``."""
     if not path.is_file():
@@ -47,22 +61,15 @@ def compact(path: Path) -> Compacted:
     with closing(conn):
         page_before = int(conn.execute("PRAGMA page_size").fetchone()[0])
         try:
+            # Leaving WAL mode first copies the log into the file, and needs no other user.
             conn.execute("PRAGMA journal_mode = DELETE")
-        except sqlite3.OperationalError as exc:
-            raise CompactError(
-                f"{path} is in use ({exc}): stop `fileflow run` and any other fileflow command "
-                "using it, then compact again"
-            ) from exc
-        try:
             conn.execute(f"PRAGMA page_size = {NEW_DATABASE_PAGE_BYTES}")
             conn.execute("VACUUM")
         except sqlite3.Error as exc:
-            raise CompactError(
-                f"compacting {path} failed and changed nothing ({exc}); it needs free disk "
-                "space of up to twice the file's size"
-            ) from exc
+            raise CompactError(failure_reason(path, exc)) from exc
         finally:
-            # Back to WAL mode whatever happened; ``fileflow run`` would set it again anyway.
-            conn.execute("PRAGMA journal_mode = WAL")
+            # Back to WAL mode whatever happened (``fileflow run`` sets it again anyway).
+            with suppress(sqlite3.Error):
+                conn.execute("PRAGMA journal_mode = WAL")
         page_after = int(conn.execute("PRAGMA page_size").fetchone()[0])
     return Compacted(path, before, on_disk_bytes(path), page_before, page_after)

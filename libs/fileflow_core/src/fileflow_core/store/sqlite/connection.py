@@ -47,6 +47,14 @@ def json_text(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def disk_full(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, sqlite3.Error) and exc.sqlite_errorname == "SQLITE_FULL":
+            return True
+        exc = exc.__cause__
+    return False
+
+
 def migrations() -> list[tuple[int, str, str]]:
     folder = resources.files("fileflow_core.store") / "migrations_sqlite"
     found = [
@@ -112,6 +120,12 @@ class Database:
         except (sqlite3.Error, TransientError) as exc:
             await db.close()
             reason = str(exc) if isinstance(exc, TransientError) else repr(exc)
+            if disk_full(exc):
+                reason += (
+                    f"; free space where it lives ({path.parent}): a migration that rebuilds a "
+                    "table needs about twice the file's size while it runs, and nothing of it "
+                    "was kept"
+                )
             raise TransientError(f"cannot prepare the SQLite database {path}: {reason}") from exc
         store._checkpointer.start()
         return store
