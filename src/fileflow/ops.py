@@ -308,6 +308,7 @@ def _watcher_identity(settings: Settings, root_id: str) -> str | None:
 async def migrate_store(settings: Settings, compact: bool) -> list[str]:
     """Apply the schema's migrations; with ``compact``, then rebuild the SQLite file. What was
     done, a line each."""
+    from fileflow_core.store.sqlite.compact import CompactError
     from fileflow_core.store.sqlite.compact import compact as compact_file
 
     settings = settings.in_one_process()
@@ -315,6 +316,12 @@ async def migrate_store(settings: Settings, compact: bool) -> list[str]:
         raise ConfigError(
             "--compact rebuilds the embedded store's SQLite file; FILEFLOW_DATABASE_URL names "
             "another store (on PostgreSQL, VACUUM FULL or pg_repack do this)"
+        )
+    if compact and not sqlite_path(settings.database_url).is_file():
+        # Before migrating, which would create it: a mistyped folder must not get a new store.
+        raise CompactError(
+            f"no SQLite database at {sqlite_path(settings.database_url)} to compact (a typo in "
+            "FILEFLOW_DATA_DIR or --data-dir?); nothing was created"
         )
     store = await open_store(settings)
     await store.close()

@@ -71,6 +71,18 @@ def test_compact_is_refused_while_the_file_is_in_use(tmp_path: Path) -> None:
         assert layout(database) == (4096, "wal", 3)
 
 
+def test_compact_of_a_missing_file_creates_nothing(tmp_path: Path) -> None:
+    """A mistyped data folder is named, not given a new empty store."""
+    env = bare_env(tmp_path) | {"FILEFLOW_DATA_DIR": str(tmp_path / "typo")}
+
+    refused = fileflow(env, "migrate", "--compact")
+
+    assert refused.returncode == 2
+    assert f"no SQLite database at {tmp_path / 'typo' / SQLITE_FILE_NAME}" in refused.stderr
+    assert "nothing was created" in refused.stderr
+    assert not (tmp_path / "typo").exists()
+
+
 def test_compact_names_the_store_it_does_not_apply_to(tmp_path: Path) -> None:
     env = bare_env(tmp_path) | {"FILEFLOW_DATABASE_URL": "postgresql://127.0.0.1:1/none"}
 

@@ -6,9 +6,9 @@ Both sides write the same files through ``SqliteWrites.record_present_many`` (wh
 100 on the store's one connection, with its background checkpoints). The current side is a
 database the store creates (8 KB pages, chunks in a rowid table). The former side is created
 as the earlier release did: SQLite's default 4 KB pages and migrations up to 0003, so chunks
-live in a WITHOUT ROWID table; 0004 is marked applied so the store leaves it so. Unique 4 KB
-text files (three chunks each), then a duplicate-heavy set (nine files in ten name a content
-already stored), into the same two databases; the sides alternate, twice each. The figures:
+live in a WITHOUT ROWID table; the later ones are marked applied so the store leaves it so.
+Unique 4 KB text files (three chunks each), then a duplicate-heavy set (nine files in ten name a
+content already stored), into the same two databases; the sides alternate, twice each. The figures:
 files/s, this process's CPU a file (the SQLite work runs in it), the database's size on disk.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,13 @@ import uvloop
 
 from fileflow_core.models import PresentWrite
 from fileflow_core.store.sqlite import SqliteDocumentStore
+from fileflow_core.store.sqlite.compact import on_disk_bytes
 from fileflow_core.store.sqlite.connection import migrations
 from tests.perf.figures import report
 from tests.perf.test_store_writes import FILES, ROUNDS, alternating_rounds
 from tests.support import earlier_sqlite_store
 
 FORMER_VERSION = 3  # the last migration the former layout had
-
-
-def on_disk_mb(path: Path) -> float:
-    files = [path, path.with_name(path.name + "-wal")]
-    return round(sum(f.stat().st_size for f in files if f.exists()) / 1e6, 1)
 
 
 async def write_all(path: Path, work: list[list[PresentWrite]]) -> tuple[float, float]:
@@ -51,7 +48,7 @@ async def write_all(path: Path, work: list[list[PresentWrite]]) -> tuple[float, 
 
 
 def stored_rows(path: Path) -> dict[str, int]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         return {
             table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
             for table in ("files", "contents", "chunks")
@@ -59,7 +56,7 @@ def stored_rows(path: Path) -> dict[str, int]:
 
 
 def page_bytes(path: Path) -> int:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         return int(conn.execute("PRAGMA page_size").fetchone()[0])
 
 
@@ -76,7 +73,7 @@ async def both(folder: Path) -> dict[str, Any]:
         "rounds": ROUNDS,
         "page_bytes": {side: page_bytes(path) for side, path in sides.items()},
         "rows": {side: stored_rows(path) for side, path in sides.items()},
-        "on_disk_mb": {side: on_disk_mb(path) for side, path in sides.items()},
+        "on_disk_mb": {side: round(on_disk_bytes(path) / 1e6, 1) for side, path in sides.items()},
     } | rounds
 
 
