@@ -73,6 +73,8 @@ class FakeDelivery:
     async def renew(self) -> None:
         self._settle("renew")
 
+    published_events = None
+
     def split(self, bodies: Sequence[Callable[[], bytes]]) -> list[FakeDelivery]:
         self._left = len(bodies)
         self.parts = [FakeDelivery(body(), self) for body in bodies]

@@ -257,3 +257,29 @@ async def test_closing_gives_back_only_the_unsettled_parts_of_a_batch() -> None:
     await parts[1].ack()
     await consumer.close()
     assert sorted(decode_event(m.body).path for _, _, m in memory.queue._heap) == ["a", "c"]
+
+
+async def test_a_first_delivery_hands_over_the_published_events_and_a_copy_does_not() -> None:
+    memory = broker()
+    published = [event("a.txt"), event("b.txt"), event("c.txt", Operation.DELETE)]
+    await (await memory.publisher(window=10, timeout_s=1, batch_events=2)).publish(published)
+    handler = Collect()
+    consumer = memory.consumer(prefetch=10)
+    await consumer.start(handler)
+    first, second = await handler.wait_for(2)
+    # The same objects, in the order their bodies hold them: decoding them gives nothing new.
+    assert first.published_events == (published[2],)
+    assert second.published_events == tuple(published[:2])
+    assert second.published_events[0] is published[0]
+    decoded = decode_message(second.body)
+    assert isinstance(decoded, list)
+    assert [entry.event for entry in decoded] == published[:2]
+    parts = second.split([entry.body for entry in decoded])
+    assert [part.published_events for part in parts] == [None, None]  # a part is its body
+    await parts[0].ack()
+    await parts[1].requeue()  # comes back as a copy: read from its body
+    await first.retry("later")
+    copies = await handler.wait_for(4)
+    assert [copy.published_events for copy in copies[2:]] == [None, None]
+    assert sorted(decode_event(copy.body).path for copy in copies[2:]) == ["b.txt", "c.txt"]
+    await consumer.close()

@@ -23,6 +23,13 @@ class Delivery(Protocol):
     def body(self) -> bytes: ...
 
     @property
+    def published_events(self) -> Sequence[FileEvent] | None:
+        """The events as their publisher handed them over, when they never left this process
+        (the in-process queue's first delivery): already valid, so ``body`` need not be
+        decoded. None for a message that came over the wire or came back (a retry, a
+        requeue), and for a part of a batch."""
+
+    @property
     def attempt(self) -> int:
         """1 for the first delivery, incremented by each retry."""
 

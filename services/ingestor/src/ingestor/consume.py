@@ -105,7 +105,7 @@ class DeliveryProcessor:
 
     async def _process(self, delivery: Delivery) -> None:
         try:
-            decoded = decode_message(delivery.body)
+            decoded = _decoded(delivery)
         except MessageDecodeError as exc:
             _CONSUMED.inc()
             log.error("malformed message dead-lettered", extra={"reason": str(exc)})
@@ -271,3 +271,14 @@ class DeliveryProcessor:
         if still_running:
             await asyncio.wait(still_running, timeout=5)
         return len(still_running)
+
+
+def _decoded(delivery: Delivery) -> FileEvent | list[BatchEntry]:
+    """The delivery's event, or its batch's entries: as published when they never left this
+    process, else decoded from its body (``MessageDecodeError`` when it is not valid)."""
+    events = delivery.published_events
+    if events is None:
+        return decode_message(delivery.body)
+    if len(events) == 1:
+        return events[0]  # as its body decodes: one event travels as a message of its own
+    return [BatchEntry(event) for event in events]

@@ -21,6 +21,7 @@ from ingestor.handle import FileHandler, Result
 from ingestor.handover import Taken, all_ended
 from ingestor.pathlocks import KeyedLocks
 from ingestor.slots import SlotPool
+from ingestor.turnroots import TURN_ROOTS
 from ingestor.turns import LOOP_TURNS
 
 log = logging.getLogger("ingestor.consume")
@@ -228,10 +229,10 @@ class BatchIntake:
         if held.looked:
             return
         await LOOP_TURNS.share()
-        self._read_if_placed(held, attempt, None)
+        self._read_if_placed(held, attempt, TURN_ROOTS.current())
         if held.looked:
             return
         await self.parts.slots.take_read_ahead()
         held.ahead_in = self.parts.slots
         await LOOP_TURNS.share()  # places given back together wake their batches together
-        self._read(held, attempt, None)
+        self._read(held, attempt, TURN_ROOTS.current())

@@ -29,7 +29,9 @@ class MemoryPublisher:
     async def publish(self, events: Iterable[FileEvent]) -> None:
         for batch in message_batches(events, self._batch_events):
             await self._broker.put(
-                Message(encode_events(batch), batch[0].priority), timeout_s=self._timeout_s
+                # The body is kept for a copy (retry, requeue, dead letter) to travel on.
+                Message(encode_events(batch), batch[0].priority, events=tuple(batch)),
+                timeout_s=self._timeout_s,
             )
 
 
@@ -59,6 +61,10 @@ class MemoryDelivery:
     @property
     def body(self) -> bytes:
         return self._message.body if self._part_body is None else self._part_body()
+
+    @property
+    def published_events(self) -> tuple[FileEvent, ...] | None:
+        return self._message.events if self._part_body is None else None
 
     def split(self, bodies: Sequence[Callable[[], bytes]]) -> list[MemoryDelivery]:
         async def settle_message() -> None:

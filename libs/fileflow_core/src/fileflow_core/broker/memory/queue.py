@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fileflow_core.errors import TransientError
+from fileflow_core.messages import FileEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +17,8 @@ class Message:
     body: bytes
     priority: int = 0
     headers: dict[str, Any] = field(default_factory=dict)
+    # What ``body`` encodes, as the publisher handed it over; never set on a copy.
+    events: tuple[FileEvent, ...] | None = None
 
 
 class WorkQueue:

@@ -53,6 +53,10 @@ class RabbitDelivery:
     def body(self) -> bytes:
         return self._message.body if self._part_body is None else self._part_body()
 
+    @property
+    def published_events(self) -> None:
+        return None  # came over the wire: only its body tells what it holds
+
     def split(self, bodies: Sequence[Callable[[], bytes]]) -> list[RabbitDelivery]:
         batch = BatchSettlement(len(bodies), self._ack_message)
         self.settled = True  # from now on, the parts settle it
