@@ -393,3 +393,25 @@ async def test_no_watch_is_placed_outside_the_root_through_a_symlink(
     assert placed == 4, "the root and its three folders, nothing behind the links"
     assert grown == 5
     assert {event.path for event in events} == {"a/b/new.txt", "d/later.txt"}
+
+
+async def test_a_new_folder_joins_the_watch_once_found_not_at_the_periodic_check(
+    settings: Settings, root_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch waits for a change of folders and for the periodic look at the root at once,
+    and whichever comes first wakes it: a new folder is watched soon after it is found, not
+    when the look (pushed far away here) comes round."""
+    monkeypatch.setattr(watch, "ROOT_CHECK_S", 120.0)
+    before = inotify_watches()
+
+    async def watches() -> int:
+        return inotify_watches() - before
+
+    async with pipeline.watcher(quick(settings)):
+        await wait_until(watches, lambda n: n == 1, timeout_s=20, what="the root watched")
+        (root_dir / "new").mkdir()
+        await wait_until(watches, lambda n: n == 2, timeout_s=20, what="the new folder watched")
+        published = Published(settings.queue_name)
+        (root_dir / "new" / "live.txt").write_text("notified, not found by a look")
+        events = await published.settle()
+    assert {event.path for event in events} == {"new/live.txt"}

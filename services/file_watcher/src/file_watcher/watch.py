@@ -47,6 +47,8 @@ LIVE_BURST_EVENTS = 25_000
 ADD_FOLDERS_S = 0.2
 # The new watch runs this long beside the old one before the old one stops.
 OVERLAP_S = 0.3
+# A new watch is on a turn or two after it starts (its OS watches are added as it starts).
+EARLY_LOOK_S = 0.05
 # What watchfiles says of a file name that is not UTF-8 (it cannot report one).
 UNDECODABLE = "Unable to decode path"
 NOTIFY_STEP_MS = 50
@@ -172,15 +174,22 @@ class RootWatch:
                 replaced, previous_end = current, ended
                 ended = asyncio.Event()
                 current = asyncio.create_task(self._watch_folders(ended))
-                await asyncio.sleep(OVERLAP_S)
+                # What was written in them before they were watched is looked at twice: as
+                # soon as the new watch is most likely on (those files need not wait out the
+                # overlap), and once it surely is.
+                await asyncio.sleep(EARLY_LOOK_S)
+                self._look_at(added)
+                await asyncio.sleep(OVERLAP_S - EARLY_LOOK_S)
                 previous_end.set()
                 await replaced
-                # What was written in them before they were watched.
-                for folder in sorted(added):
-                    self._observer.observe_folder(self.root, folder, time.monotonic(), new=False)
+                self._look_at(added)
         finally:
             ended.set()
             await current
+
+    def _look_at(self, folders: set[str]) -> None:
+        for folder in sorted(folders):
+            self._observer.observe_folder(self.root, folder, time.monotonic(), new=False)
 
     async def _until_change(self, current: asyncio.Task[None]) -> str:
         """Wait until the watcher stops, the root goes, the folders change, or the watch
@@ -188,7 +197,9 @@ class RootWatch:
         while not current.done():
             changed = asyncio.ensure_future(self._folders_changed.wait())
             try:
-                await asyncio.wait({current, changed}, timeout=ROOT_CHECK_S)
+                await asyncio.wait(
+                    {current, changed}, timeout=ROOT_CHECK_S, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 changed.cancel()
             if self._stopping.is_set():
