@@ -58,10 +58,10 @@ class RedisSeenHashCache:
         except (RedisError, OSError) as exc:
             self._fail_open("seen", exc, len(hashes))
             return set()
-        found = {sha256 for sha256, value in zip(hashes, values, strict=True) if value is not None}
-        metrics.CACHE_LOOKUPS.labels(result="hit").inc(len(found))
-        metrics.CACHE_LOOKUPS.labels(result="miss").inc(len(hashes) - len(found))
-        return found
+        hits = [sha256 for sha256, value in zip(hashes, values, strict=True) if value is not None]
+        metrics.CACHE_LOOKUPS.labels(result="hit").inc(len(hits))
+        metrics.CACHE_LOOKUPS.labels(result="miss").inc(len(hashes) - len(hits))
+        return set(hits)
 
     async def mark_seen_many(self, hashes: Sequence[str]) -> None:
         if not hashes:
