@@ -415,3 +415,29 @@ async def test_a_new_folder_joins_the_watch_once_found_not_at_the_periodic_check
         (root_dir / "new" / "live.txt").write_text("notified, not found by a look")
         events = await published.settle()
     assert {event.path for event in events} == {"new/live.txt"}
+
+
+async def test_folders_made_one_after_another_join_the_watch_together(
+    settings: Settings, root_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each addition places a watch on every folder again, so a folder made soon after the
+    last addition waits for the gap to pass, and is still watched, and its files found."""
+    monkeypatch.setattr(watch, "RESTART_GAP_S", 5.0)
+    before = inotify_watches()
+
+    async def watches() -> int:
+        return inotify_watches() - before
+
+    async with pipeline.watcher(quick(settings)):
+        await wait_until(watches, lambda n: n == 1, timeout_s=20, what="the root watched")
+        (root_dir / "first").mkdir()
+        await wait_until(watches, lambda n: n == 2, timeout_s=20, what="the first folder watched")
+        published = Published(settings.queue_name)
+        (root_dir / "second").mkdir()
+        (root_dir / "second" / "early.txt").write_text("before its folder is watched")
+        await asyncio.sleep(1.5)
+        assert await watches() == 2  # within the gap: not added yet
+        await wait_until(watches, lambda n: n == 3, timeout_s=20, what="the second folder watched")
+        (root_dir / "second" / "late.txt").write_text("notified")
+        events = await published.settle()
+    assert {event.path for event in events} == {"second/early.txt", "second/late.txt"}

@@ -45,6 +45,10 @@ ROOT_CHECK_S = 2.0
 LIVE_BURST_EVENTS = 25_000
 # New folders are added to the watch together, this long after the first of them.
 ADD_FOLDERS_S = 0.2
+# ...and no sooner than this after the last time folders were added: each addition places a
+# watch on every folder again (a system call a folder; a library of 50,000 folders pays 50,000),
+# so folders made one after another are added together.
+RESTART_GAP_S = 2.0
 # The new watch runs this long beside the old one before the old one stops.
 OVERLAP_S = 0.3
 # A new watch is on a turn or two after it starts (its OS watches are added as it starts).
@@ -77,6 +81,7 @@ class RootWatch:
         self._leaving = False  # the rest of a burst is left to the rescan after it
         self._folders_changed = asyncio.Event()
         self._unwatched: set[str] = set()  # folders found new, not in the watch yet
+        self._restarted_at = float("-inf")  # when folders were last added (monotonic)
         # The folders the running watch was placed on, by name, with their inode then: a
         # folder removed and made again under the same name is not watched any more.
         self._watched: dict[str, int] | None = None
@@ -121,7 +126,8 @@ class RootWatch:
         if not new:
             return
         self._unwatched |= new
-        self._owned.later(ADD_FOLDERS_S, ("add-folders", self.root.id), self._folders_changed.set)
+        delay = max(ADD_FOLDERS_S, self._restarted_at + RESTART_GAP_S - time.monotonic())
+        self._owned.later(delay, ("add-folders", self.root.id), self._folders_changed.set)
 
     def _after_failure(self, exc: BaseException) -> None:
         for error in _leaves(exc):
@@ -170,6 +176,7 @@ class RootWatch:
                     break
                 self._folders_changed.clear()
                 added, self._unwatched = self._unwatched, set()
+                self._restarted_at = time.monotonic()
                 # The new watch first, then the old one stops: no change falls in between.
                 replaced, previous_end = current, ended
                 ended = asyncio.Event()
