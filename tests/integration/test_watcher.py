@@ -395,6 +395,19 @@ async def test_no_watch_is_placed_outside_the_root_through_a_symlink(
     assert {event.path for event in events} == {"a/b/new.txt", "d/later.txt"}
 
 
+class WatchCount:
+    """The OS watches this process placed since it was made."""
+
+    def __init__(self) -> None:
+        self._before = inotify_watches()
+
+    async def placed(self) -> int:
+        return inotify_watches() - self._before
+
+    async def reach(self, count: int, what: str) -> None:
+        await wait_until(self.placed, lambda n: n == count, timeout_s=20, what=f"{what} watched")
+
+
 async def test_a_new_folder_joins_the_watch_once_found_not_at_the_periodic_check(
     settings: Settings, root_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -402,15 +415,11 @@ async def test_a_new_folder_joins_the_watch_once_found_not_at_the_periodic_check
     and whichever comes first wakes it: a new folder is watched soon after it is found, not
     when the look (pushed far away here) comes round."""
     monkeypatch.setattr(watch, "ROOT_CHECK_S", 120.0)
-    before = inotify_watches()
-
-    async def watches() -> int:
-        return inotify_watches() - before
-
+    watches = WatchCount()
     async with pipeline.watcher(quick(settings)):
-        await wait_until(watches, lambda n: n == 1, timeout_s=20, what="the root watched")
+        await watches.reach(1, "the root")
         (root_dir / "new").mkdir()
-        await wait_until(watches, lambda n: n == 2, timeout_s=20, what="the new folder watched")
+        await watches.reach(2, "the new folder")
         published = Published(settings.queue_name)
         (root_dir / "new" / "live.txt").write_text("notified, not found by a look")
         events = await published.settle()
@@ -423,21 +432,17 @@ async def test_folders_made_one_after_another_join_the_watch_together(
     """Each addition places a watch on every folder again, so a folder made soon after the
     last addition waits for the gap to pass, and is still watched, and its files found."""
     monkeypatch.setattr(watch, "RESTART_GAP_S", 5.0)
-    before = inotify_watches()
-
-    async def watches() -> int:
-        return inotify_watches() - before
-
+    watches = WatchCount()
     async with pipeline.watcher(quick(settings)):
-        await wait_until(watches, lambda n: n == 1, timeout_s=20, what="the root watched")
+        await watches.reach(1, "the root")
         (root_dir / "first").mkdir()
-        await wait_until(watches, lambda n: n == 2, timeout_s=20, what="the first folder watched")
+        await watches.reach(2, "the first folder")
         published = Published(settings.queue_name)
         (root_dir / "second").mkdir()
         (root_dir / "second" / "early.txt").write_text("before its folder is watched")
         await asyncio.sleep(1.5)
-        assert await watches() == 2  # within the gap: not added yet
-        await wait_until(watches, lambda n: n == 3, timeout_s=20, what="the second folder watched")
+        assert await watches.placed() == 2  # within the gap: not added yet
+        await watches.reach(3, "the second folder")
         (root_dir / "second" / "late.txt").write_text("notified")
         events = await published.settle()
     assert {event.path for event in events} == {"second/early.txt", "second/late.txt"}
