@@ -446,3 +446,38 @@ async def test_folders_made_one_after_another_join_the_watch_together(
         (root_dir / "second" / "late.txt").write_text("notified")
         events = await published.settle()
     assert {event.path for event in events} == {"second/early.txt", "second/late.txt"}
+
+
+def _write(path: bytes, data: bytes) -> None:
+    with open(path, "wb") as written:
+        written.write(data)
+
+
+async def test_a_folder_whose_name_is_not_utf8_is_listed_instead_of_watched(
+    settings: Settings, root_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """watchfiles takes paths as text: a folder whose name is not UTF-8 would stop the whole
+    watch from starting. It is left out of the watch and listed every few seconds, while the
+    rest of the root stays watched."""
+    bad = os.path.join(os.fsencode(root_dir), b"scans \xff")
+    watches = WatchCount()
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings)):
+        await watches.reach(1, "the root")
+        os.mkdir(bad)
+        _write(os.path.join(bad, b"first.txt"), b"written as the folder is made")
+        (root_dir / "ok").mkdir()
+        await watches.reach(2, "the other new folder")
+        _write(os.path.join(bad, b"later \xfe.txt"), b"found by a listing")
+        (root_dir / "ok" / "live.txt").write_text("notified")
+        await published.settle(quiet_s=3.0)
+        os.remove(os.path.join(bad, b"first.txt"))
+        events = await published.settle(quiet_s=3.0)
+        assert await watches.placed() == 2  # the root and "ok", never stopped
+    assert published.ops() == {
+        ("upsert", "scans \udcff/first.txt"),
+        ("upsert", "scans \udcff/later \udcfe.txt"),
+        ("upsert", "ok/live.txt"),
+        ("delete", "scans \udcff/first.txt"),
+    }, events
+    assert "watch failed" not in caplog.text

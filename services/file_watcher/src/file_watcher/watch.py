@@ -32,7 +32,7 @@ from file_watcher.scan import folders_of
 from file_watcher.tasks import Owned
 from fileflow_core import metrics
 from fileflow_core.errors import ConfigError
-from fileflow_core.paths import relative_to_root
+from fileflow_core.paths import is_text, relative_to_root
 from fileflow_core.settings import Settings
 from fileflow_core.submounts import mounts_now_beneath
 
@@ -82,6 +82,9 @@ class RootWatch:
         self._folders_changed = asyncio.Event()
         self._unwatched: set[str] = set()  # folders found new, not in the watch yet
         self._restarted_at = float("-inf")  # when folders were last added (monotonic)
+        # Folders whose names are not UTF-8: watchfiles takes paths as text, and one such path
+        # stops the whole watch from starting, so they are listed every ROOT_CHECK_S instead.
+        self._listed_instead: set[str] = set()
         # The folders the running watch was placed on, by name, with their inode then: a
         # folder removed and made again under the same name is not watched any more.
         self._watched: dict[str, int] | None = None
@@ -118,11 +121,14 @@ class RootWatch:
         known, watched = self.root.folders, self._watched
         if known is None or watched is None or not self.root.config.recursive:
             return  # not watching yet: the watch starts from the root's folders
-        new = folders - watched.keys()
+        new = folders - watched.keys() - self._listed_instead
         if made_again_too:
             new |= {f for f in folders & watched.keys() if _inode(self.root.path, f) != watched[f]}
         new -= self._unwatched
         known |= folders
+        not_text = {folder for folder in new if not is_text(folder)}
+        self._listed_instead |= not_text
+        new -= not_text
         if not new:
             return
         self._unwatched |= new
@@ -217,6 +223,7 @@ class RootWatch:
                 return "folders"
             if await self._mounts_changed():
                 return "mounts"
+            self._look_at(self._listed_instead)
         current.result()  # raises what ended it
         return "ended"
 
@@ -235,7 +242,9 @@ class RootWatch:
 
     async def _watch_folders(self, ended: asyncio.Event) -> None:
         root = self.root
-        watchable = _watchable(root.path, root.folders or {""})
+        folders = root.folders or {""}
+        self._listed_instead = {folder for folder in folders if not is_text(folder)}
+        watchable = _watchable(root.path, folders - self._listed_instead)
         self._watched = watchable
         if not watchable:
             return
