@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from fileflow.terminal import print_version, quiet_libraries
+from fileflow.terminal import print_version, quiet_libraries, show_undecodable_bytes
 from fileflow_core.entry import run_main
 from fileflow_core.errors import FileflowError
+from fileflow_core.paths import display_path
 from fileflow_core.settings import Settings, load_settings, parse_roots
 
 if TYPE_CHECKING:
@@ -296,7 +297,7 @@ def _print_backfill(result: BackfillResult, path: Path, *, as_json: bool) -> Non
         return
     rate = result.done / result.seconds if result.seconds else 0.0
     print(
-        f"backfill of {path}: {result.enqueued} files enqueued; "
+        f"backfill of {display_path(str(path))}: {result.enqueued} files enqueued; "
         + (", ".join(f"{k}: {v}" for k, v in sorted(result.statuses.items())) or "not followed")
         + f"; {result.seconds:.1f}s ({rate:.0f} files/s)"
     )
@@ -389,6 +390,7 @@ def list_files(
 
 
 def main() -> None:
+    show_undecodable_bytes()
     app()
 
 

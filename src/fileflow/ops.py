@@ -19,7 +19,7 @@ from fileflow_core import submounts
 from fileflow_core.adapters import describe, open_broker, open_store, scheme_of, sqlite_path
 from fileflow_core.errors import ConfigError, MessageDecodeError, TransientError
 from fileflow_core.messages import FileEvent, Operation, decode_event
-from fileflow_core.paths import locate_in_roots
+from fileflow_core.paths import display_path, locate_in_roots
 from fileflow_core.ports import Broker, DocumentStore
 from fileflow_core.roots import RootIdentity, identify, unavailable_reason
 from fileflow_core.settings import Settings
@@ -110,7 +110,9 @@ def _backfill_target(settings: Settings, path: Path) -> tuple[str, Path, str]:
             return root_id, root_path, ""
     located = locate_in_roots(str(absolute), roots)
     if located is None:
-        raise ConfigError(f"{path} is not under any configured root (set FILEFLOW_ROOTS)")
+        raise ConfigError(
+            f"{display_path(str(path))} is not under any configured root (set FILEFLOW_ROOTS)"
+        )
     root_id, relative = located
     if not absolute.is_dir():
         what = "does not exist" if not absolute.exists() else "is not a folder"
@@ -260,7 +262,7 @@ async def describe_roots(settings: Settings) -> list[dict[str, Any]]:
         report.append(
             {
                 "id": root.id,
-                "path": str(path),
+                "path": display_path(str(path)),
                 "available": reason is None,
                 "reason": reason,
                 "recorded": None if identity is None else identity.describe(),
@@ -278,7 +280,7 @@ def _mounts_away(settings: Settings, root_id: str, path: Path, stored: str | Non
     if current is None:
         return []
     found = submounts.look_again(seen, current, partial(submounts.is_folder, path))
-    return sorted(found.away)
+    return sorted(display_path(point) for point in found.away)
 
 
 async def accept_roots(settings: Settings, root_ids: list[str]) -> None:

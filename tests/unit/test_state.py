@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,21 @@ def test_a_state_file_that_cannot_be_read_stops_the_decisions(tmp_path: Path) ->
     with pytest.raises(StateUnreadableError, match="cannot read the watcher's state in"):
         known.get("a.txt")
     state.close()
+
+
+def test_a_root_path_that_is_not_utf8_keeps_its_state_and_is_told_apart(tmp_path: Path) -> None:
+    """Such a path is kept by its bytes: the same folder finds what it published, and a
+    folder whose real name is that path's escaped form is another root."""
+    latin1 = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"m\xfcsic")))
+    escaped = tmp_path / "m\\xfcsic"
+    latin1.mkdir()
+    escaped.mkdir()
+    state = WatcherState(tmp_path / "s", "lib", latin1, "q")
+    state.apply([("a.txt", SIG_A)], [])
+    state.close()
+    again = WatcherState(tmp_path / "s", "lib", latin1, "q")
+    assert dict(again.load().items()) == {"a.txt": SIG_A}
+    again.close()
+    other = WatcherState(tmp_path / "s", "lib", escaped, "q")
+    assert dict(other.load().items()) == {}
+    other.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -12,6 +13,7 @@ from file_watcher.known_store import SCHEMA, StoredKnownFiles
 from file_watcher.scan import Signature
 from fileflow_core import submounts
 from fileflow_core.errors import ConfigError
+from fileflow_core.paths import is_text
 from fileflow_core.roots import RootIdentity
 
 # 2: paths are stored as their bytes (a name need not be UTF-8).
@@ -171,7 +173,7 @@ class WatcherState:
                 "the file is damaged: move it aside and start again; the watcher then sends "
                 "every file once more, which the ingestor finds unchanged"
             ) from None
-        where = f"{root_path.resolve()}|{queue}"
+        where = f"{_as_text(root_path.resolve())}|{queue}"
         if self._meta("identity") != where:
             # Another folder or queue under the same id: what was known does not apply.
             self._db.execute("DELETE FROM published")
@@ -253,3 +255,10 @@ class WatcherState:
 def _split_bytes(path: bytes) -> tuple[bytes, bytes]:
     folder, _, name = path.rpartition(b"/")
     return folder, name
+
+
+def _as_text(path: Path) -> str:
+    """``path`` as SQLite can keep it, one text for one path: itself when it is valid UTF-8,
+    else its bytes in hex (an escaped form could equal another folder's real name)."""
+    text = str(path)
+    return text if is_text(text) else f"bytes:{os.fsencode(text).hex()}"

@@ -30,6 +30,7 @@ from file_watcher.observe import Observer
 from file_watcher.roots import WatchedRoot
 from file_watcher.scan import folders_of
 from file_watcher.tasks import Owned
+from file_watcher.watchpath import watch_path
 from fileflow_core import metrics
 from fileflow_core.errors import ConfigError
 from fileflow_core.paths import is_text, relative_to_root
@@ -248,21 +249,24 @@ class RootWatch:
         self._watched = watchable
         if not watchable:
             return
-        paths = [root.path / folder if folder else root.path for folder in sorted(watchable)]
-        async for changes in watchfiles.awatch(
-            *paths,
-            watch_filter=None,
-            debounce=self._settings.debounce_ms,
-            step=NOTIFY_STEP_MS,
-            stop_event=ended,
-            recursive=False,
-            force_polling=root.polling,
-            poll_delay_ms=self._settings.poll_interval_ms,
-            ignore_permission_denied=True,
-        ):
-            self._notified(changes)
+        with watch_path(root.path) as base:
+            paths = [base / folder if folder else base for folder in sorted(watchable)]
+            async for changes in watchfiles.awatch(
+                *paths,
+                watch_filter=None,
+                debounce=self._settings.debounce_ms,
+                step=NOTIFY_STEP_MS,
+                stop_event=ended,
+                recursive=False,
+                force_polling=root.polling,
+                poll_delay_ms=self._settings.poll_interval_ms,
+                ignore_permission_denied=True,
+            ):
+                self._notified(changes, base)
 
-    def _notified(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
+    def _notified(self, changes: set[tuple[watchfiles.Change, str]], base: Path) -> None:
+        """``changes`` as the watch reports them: paths beneath ``base``, the root's path or
+        its alias."""
         root = self.root
         now = time.monotonic()
         metrics.EVENTS_SEEN.labels(root=root.id).inc(len(changes))
@@ -279,7 +283,7 @@ class RootWatch:
             return
         real_folders: dict[str, str] = {}
         for _change, raw_path in changes:
-            relative = relative_to_root(root.path, raw_path)
+            relative = relative_to_root(base, raw_path)
             if relative is None:
                 continue
             if (root.id, relative) in self._observer.settling:

@@ -3,7 +3,7 @@ registration and recorded identity."""
 
 from __future__ import annotations
 
-from fileflow_core.paths import path_from_bytes
+from fileflow_core.paths import display_path, path_from_bytes
 from fileflow_core.store.postgres.connection import Database
 
 
@@ -26,13 +26,15 @@ class PostgresRoots:
         }
 
     async def register_roots(self, roots: list[tuple[str, str, str]]) -> None:
-        """Record (id, collection, path) of the configured roots."""
+        """Record (id, collection, path) of the configured roots; a path that is not valid
+        UTF-8 is recorded readable, each invalid byte as ``\\xNN``."""
+        rows = [(root_id, collection, display_path(path)) for root_id, collection, path in roots]
         await self._db.run(
             lambda conn: conn.executemany(
                 "INSERT INTO roots (id, collection, path) VALUES ($1, $2, $3)"
                 " ON CONFLICT (id) DO UPDATE SET collection = EXCLUDED.collection,"
                 " path = EXCLUDED.path, updated_at = now()",
-                roots,
+                rows,
             )
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from fileflow_core.errors import TransientError
-from fileflow_core.paths import path_from_bytes
+from fileflow_core.paths import display_path, path_from_bytes
 from fileflow_core.store.sqlite.connection import NOW, Database
 
 
@@ -23,13 +23,14 @@ class SqliteRoots:
         return {path_from_bytes(row[0]): (row[1], row[2], row[3]) for row in rows}
 
     async def register_roots(self, roots: list[tuple[str, str, str]]) -> None:
+        rows = [(root_id, collection, display_path(path)) for root_id, collection, path in roots]
         try:
             async with self._db.transaction() as db:
                 await db.executemany(
                     "INSERT INTO roots (id, collection, path) VALUES (?, ?, ?)"
                     " ON CONFLICT (id) DO UPDATE SET collection = excluded.collection,"
                     f" path = excluded.path, updated_at = {NOW}",
-                    roots,
+                    rows,
                 )
         except sqlite3.Error as exc:
             raise TransientError(f"SQLite rejected the write: {exc!r}") from exc
