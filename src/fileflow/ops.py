@@ -117,7 +117,8 @@ def _backfill_target(settings: Settings, path: Path) -> tuple[str, Path, str]:
     if not absolute.is_dir():
         what = "does not exist" if not absolute.exists() else "is not a folder"
         raise ConfigError(
-            f"{path} {what} (inside root {root_id!r}); name a folder of the root, or the root"
+            f"{display_path(str(path))} {what} (inside root {root_id!r}); name a folder of the "
+            "root, or the root"
         )
     return root_id, dict(roots)[root_id], relative
 
@@ -297,7 +298,9 @@ async def accept_roots(settings: Settings, root_ids: list[str]) -> None:
             try:
                 identity = identify(path)
             except OSError as exc:
-                raise ConfigError(f"root {root_id!r}: {path} cannot be accepted: {exc}") from None
+                raise ConfigError(
+                    f"root {root_id!r}: {display_path(str(path))} cannot be accepted: {exc}"
+                ) from None
             await store.roots.record_root_identity(root_id, identity.encode())
             write_identity(settings.state_dir, root_id, identity)
 

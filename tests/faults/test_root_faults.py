@@ -314,3 +314,29 @@ async def test_names_that_are_not_utf8_are_stored_renamed_and_deleted(
     assert lines and all(orjson.loads(line) for line in lines)
     assert b"\x1b" not in log.read_bytes()
     await verify()
+
+
+async def test_a_root_named_in_latin1_is_watched_and_can_still_be_unmounted(
+    settings: Settings, tmp_path: Path, can_mount: None
+) -> None:
+    """A share mounted under a name that is not UTF-8: watched live (through a link, not a
+    descriptor held open), so a plain ``umount`` is not refused as busy, and nothing is
+    tombstoned while it is away."""
+    root = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"m\xfcsic")))
+    os.mkdir(root)
+    run("mount", "-t", "tmpfs", "tmpfs", str(root))
+    try:
+        async with (
+            imported(settings, root) as (env, db, _),
+            service("watch", env) as watcher,
+        ):
+            await wait_until(lambda: unavailable(watcher), lambda r: r == "", what="ready")
+            await asyncio.to_thread((root / "live.txt").write_text, "seen by the OS watch")
+            await wait_until(lambda: completed(db), lambda n: n == FILES + 1, what="live file")
+            run("umount", str(root))  # not lazy: a descriptor held open would make it busy
+            await wait_until(lambda: unavailable(watcher), bool, what="unavailable")
+            await asyncio.sleep(2 * float(RECONCILE_S) + 1)
+            assert await tombstones(db) == 0
+            assert await completed(db) == FILES + 1
+    finally:
+        await asyncio.to_thread(unmount_all, root)

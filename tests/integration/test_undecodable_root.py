@@ -69,3 +69,11 @@ def test_the_commands_show_such_a_root_as_the_store_records_it(tmp_path: Path) -
     assert shown.returncode == 0, shown.stderr
     assert f"lib  {tmp_path}/m\\xfcsic  available" in shown.stdout
     assert orjson.loads(as_json.stdout)[0]["path"] == f"{tmp_path}/m\\xfcsic", as_json.stderr
+
+
+def test_why_such_a_root_is_unavailable_is_shown_readable(tmp_path: Path) -> None:
+    missing = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"m\xfcsic")))
+    found = fileflow(bare_env(tmp_path), "roots", "--json", f"lib={missing}")
+    [root] = orjson.loads(found.stdout or b"[{}]")
+    assert root.get("available") is False, found.stderr
+    assert root["reason"].startswith(f"{tmp_path}/m\\xfcsic does not exist"), root

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fileflow_core.errors import RootUnavailableError, TransientError
-from fileflow_core.paths import path_bytes
+from fileflow_core.paths import display_path, path_bytes
 from fileflow_core.roots import RootIdentity, mismatch_of_fd, mismatch_reason
 
 _SYS_OPENAT2 = 437  # the same number on every Linux architecture
@@ -144,7 +144,9 @@ def open_root(location: Location) -> int:
     try:
         root_fd = os.open(location.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise RootUnavailableError(location.root_id, f"{location.root} does not exist") from None
+        raise RootUnavailableError(
+            location.root_id, f"{display_path(location.root)} does not exist"
+        ) from None
     if location.identity is not None:
         try:
             now = mismatch_of_fd(location.identity, root_fd)

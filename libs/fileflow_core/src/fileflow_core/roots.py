@@ -17,6 +17,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from fileflow_core.paths import display_path
+
 
 @dataclass(frozen=True, slots=True)
 class RootIdentity:
@@ -67,24 +69,25 @@ def unavailable_reason(
     root_id: str, path: Path, recorded: RootIdentity | None, marker: str | None = None
 ) -> str | None:
     """Why the root at ``path`` cannot testify about its files now, or None when it can."""
+    shown = display_path(str(path))
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        return f"{path} does not exist (not mounted? a typo in FILEFLOW_ROOTS?)"
+        return f"{shown} does not exist (not mounted? a typo in FILEFLOW_ROOTS?)"
     except OSError as exc:
-        return f"{path} cannot be looked at: {exc.strerror}"
+        return f"{shown} cannot be looked at: {exc.strerror}"
     if not stat.S_ISDIR(info.st_mode):
-        return f"{path} is not a directory"
+        return f"{shown} is not a directory"
     if not os.access(path, os.R_OK | os.X_OK):
-        return f"{path} is not readable by this user"
+        return f"{shown} is not readable by this user"
     if marker is not None and not os.path.lexists(path / marker):
-        return f"the marker {marker!r} is missing in {path} (is the volume mounted?)"
+        return f"the marker {marker!r} is missing in {shown} (is the volume mounted?)"
     if recorded is None:
         return None
     try:
         now = identity_of(info, os.statvfs(path).f_fsid)
     except OSError as exc:
-        return f"{path} cannot be looked at: {exc.strerror}"
+        return f"{shown} cannot be looked at: {exc.strerror}"
     if not recorded.same_as(now):
         return mismatch_reason(root_id, path, recorded, now)
     return None
@@ -102,9 +105,9 @@ def empty_reason(root_id: str, path: Path, files: int) -> str:
     """Why a root with no recorded identity (recorded by an older fileflow, or lost) is not
     taken as it is: empty, while files are known in it."""
     return (
-        f"{path} is empty, while {files} files are known in it and no identity was recorded "
-        f"for it yet: is the share or volume mounted? If every file was really deleted, run "
-        f"`fileflow roots --accept {root_id}`"
+        f"{display_path(str(path))} is empty, while {files} files are known in it and no "
+        "identity was recorded for it yet: is the share or volume mounted? If every file was "
+        f"really deleted, run `fileflow roots --accept {root_id}`"
     )
 
 
@@ -112,7 +115,8 @@ def mismatch_reason(
     root_id: str, path: Path | str, recorded: RootIdentity, now: RootIdentity
 ) -> str:
     return (
-        f"{path} is not the folder it was when first scanned ({recorded.describe()}; now "
+        f"{display_path(str(path))} is not the folder it was when first scanned "
+        f"({recorded.describe()}; now "
         f"{now.describe()}): is the share or volume mounted? If the library really moved, "
         f"run `fileflow roots --accept {root_id}`"
     )

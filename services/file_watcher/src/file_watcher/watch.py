@@ -249,24 +249,24 @@ class RootWatch:
         self._watched = watchable
         if not watchable:
             return
-        with watch_path(root.path) as base:
-            paths = [base / folder if folder else base for folder in sorted(watchable)]
-            async for changes in watchfiles.awatch(
-                *paths,
-                watch_filter=None,
-                debounce=self._settings.debounce_ms,
-                step=NOTIFY_STEP_MS,
-                stop_event=ended,
-                recursive=False,
-                force_polling=root.polling,
-                poll_delay_ms=self._settings.poll_interval_ms,
-                ignore_permission_denied=True,
-            ):
-                self._notified(changes, base)
+        base = watch_path(root.path, self._settings.state_dir, root.id)
+        paths = [base / folder if folder else base for folder in sorted(watchable)]
+        async for changes in watchfiles.awatch(
+            *paths,
+            watch_filter=None,
+            debounce=self._settings.debounce_ms,
+            step=NOTIFY_STEP_MS,
+            stop_event=ended,
+            recursive=False,
+            force_polling=root.polling,
+            poll_delay_ms=self._settings.poll_interval_ms,
+            ignore_permission_denied=True,
+        ):
+            self._notified(changes, base)
 
     def _notified(self, changes: set[tuple[watchfiles.Change, str]], base: Path) -> None:
         """``changes`` as the watch reports them: paths beneath ``base``, the root's path or
-        its alias."""
+        its alias (see ``watchpath``)."""
         root = self.root
         now = time.monotonic()
         metrics.EVENTS_SEEN.labels(root=root.id).inc(len(changes))

@@ -2,39 +2,40 @@
 
 ``watchfiles`` takes paths as text, so a root whose own path is not valid UTF-8 (a share or a
 disk named in Latin-1) could not be watched at all: every start of the watch failed, and only
-the catch-up scan after each failure saw its changes. Such a root is watched through an alias
-in ASCII: ``/proc/self/fd/N``, an open descriptor of the root's folder. The alias names the
-folder the descriptor was opened on, which is the root for as long as the watch runs (the watch
-ends when the root is replaced or unmounted: see ``availability``).
+the catch-up scan after each failure saw its changes. Such a root is watched through an alias:
+a symbolic link to it in the watcher's state folder, named after the root's id. The OS watch
+resolves the link when each folder's watch is placed, and the notifications name paths beneath
+the link. A link rather than an open descriptor of the folder (``/proc/self/fd/N``): a
+descriptor held for as long as the watch runs would keep a share mounted there from being
+unmounted ("target is busy"), and the OS watch itself does not.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-from fileflow_core.paths import is_text
+from fileflow_core.paths import display_path, is_text
 
-DESCRIPTORS = Path("/proc/self/fd")
+ALIASES = "watch-aliases"
 
 
-@contextlib.contextmanager
-def watch_path(root: Path) -> Iterator[Path]:
-    """``root`` itself when its path is valid UTF-8, else an ASCII alias of it, valid until
-    the ``with`` block ends."""
-    if is_text(str(root)):
-        yield root
-        return
-    descriptor = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        alias = DESCRIPTORS / str(descriptor)
-        if not alias.is_dir():
-            raise OSError(
-                f"{root} is not valid UTF-8, which the OS watch cannot take, and no alias of "
-                f"it is available ({DESCRIPTORS} is missing: mount /proc)"
-            )
-        yield alias
-    finally:
-        os.close(descriptor)
+def watch_path(root: Path, state_dir: Path, root_id: str) -> Path:
+    """``root`` itself when its path is valid UTF-8, else a link to it named in text."""
+    text = str(root)
+    if is_text(text):
+        return root
+    alias = state_dir / ALIASES / root_id
+    if not is_text(str(alias)):
+        raise OSError(
+            f"the root's path {display_path(text)} is not valid UTF-8, which the OS watch "
+            "cannot take, and its alias in FILEFLOW_STATE_DIR would not be either: set "
+            "FILEFLOW_STATE_DIR to a folder whose path is valid UTF-8"
+        )
+    alias.parent.mkdir(parents=True, exist_ok=True)
+    # Made aside and renamed over the old one: a watch starting meanwhile never finds no link.
+    staged = alias.with_name(f".{root_id}.{os.getpid()}")
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(os.path.abspath(text))
+    staged.replace(alias)
+    return alias
