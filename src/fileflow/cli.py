@@ -206,8 +206,7 @@ def roots(
     report = _run_async(describe_roots(settings))
     if as_json:
         print(orjson.dumps(report).decode())
-        return
-    for root in report:
+    for root in [] if as_json else report:
         state = "available" if root["available"] else f"UNAVAILABLE: {root['reason']}"
         print(f"{root['id']}  {root['path']}  {state}")
         print(f"    recorded: {root['recorded'] or 'not yet'}; now: {root['now'] or '-'}")

@@ -74,6 +74,7 @@ def test_the_commands_show_such_a_root_as_the_store_records_it(tmp_path: Path) -
 def test_why_such_a_root_is_unavailable_is_shown_readable(tmp_path: Path) -> None:
     missing = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"m\xfcsic")))
     found = fileflow(bare_env(tmp_path), "roots", "--json", f"lib={missing}")
-    [root] = orjson.loads(found.stdout or b"[{}]")
-    assert root.get("available") is False, found.stderr
+    assert found.returncode == 1, found.stderr  # as without --json
+    [root] = orjson.loads(found.stdout)
+    assert root["available"] is False
     assert root["reason"].startswith(f"{tmp_path}/m\\xfcsic does not exist"), root
