@@ -481,3 +481,43 @@ async def test_a_folder_whose_name_is_not_utf8_is_listed_instead_of_watched(
         ("delete", "scans \udcff/first.txt"),
     }, events
     assert "watch failed" not in caplog.text
+
+
+def _make_deep(root: Path, levels: int) -> tuple[int, str]:
+    """Folders nested under ``root`` past PATH_MAX (made through descriptors, as only they
+    can be): the deepest one's descriptor and its path relative to the root."""
+    name = "n" * 250
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(levels):
+        os.mkdir(name, dir_fd=fd)
+        inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    return fd, "/".join([name] * levels)
+
+
+def _write_at(folder_fd: int, name: str, data: bytes) -> None:
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=folder_fd)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+async def test_a_folder_deeper_than_path_max_is_listed_instead_of_watched(
+    settings: Settings, root_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The OS takes a path to watch in one piece of at most 4,096 bytes: a folder nested deeper
+    is listed every few seconds, and the files written in it later are still published."""
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(quick(settings)):
+        deep_fd, deep = _make_deep(root_dir, 17)
+        try:
+            _write_at(deep_fd, "first.txt", b"written as the folders are made")
+            await published.settle(quiet_s=3.0)
+            _write_at(deep_fd, "later.txt", b"written once the folders were found")
+            await published.settle(quiet_s=3.0)
+        finally:
+            os.close(deep_fd)
+    assert published.ops() == {("upsert", f"{deep}/first.txt"), ("upsert", f"{deep}/later.txt")}
+    assert "watch failed" not in caplog.text

@@ -19,7 +19,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Coroutine
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import watchfiles
@@ -57,6 +57,7 @@ EARLY_LOOK_S = 0.05
 # What watchfiles says of a file name that is not UTF-8 (it cannot report one).
 UNDECODABLE = "Unable to decode path"
 NOTIFY_STEP_MS = 50
+PATH_MAX = 4096
 
 
 class RootWatch:
@@ -83,9 +84,11 @@ class RootWatch:
         self._folders_changed = asyncio.Event()
         self._unwatched: set[str] = set()  # folders found new, not in the watch yet
         self._restarted_at = float("-inf")  # when folders were last added (monotonic)
-        # Folders whose names are not UTF-8: watchfiles takes paths as text, and one such path
-        # stops the whole watch from starting, so they are listed every ROOT_CHECK_S instead.
+        # Folders the OS watch cannot take, listed every ROOT_CHECK_S instead: names that are
+        # not UTF-8 (watchfiles takes paths as text, and one such path stops the whole watch
+        # from starting) and paths longer than the OS takes in one call.
         self._listed_instead: set[str] = set()
+        self._watch_base = root.path  # what the watch's paths start with (see ``watchpath``)
         # The folders the running watch was placed on, by name, with their inode then: a
         # folder removed and made again under the same name is not watched any more.
         self._watched: dict[str, int] | None = None
@@ -127,9 +130,9 @@ class RootWatch:
             new |= {f for f in folders & watched.keys() if _inode(self.root.path, f) != watched[f]}
         new -= self._unwatched
         known |= folders
-        not_text = {folder for folder in new if not is_text(folder)}
-        self._listed_instead |= not_text
-        new -= not_text
+        unwatchable = {folder for folder in new if not _can_watch(self._watch_base, folder)}
+        self._listed_instead |= unwatchable
+        new -= unwatchable
         if not new:
             return
         self._unwatched |= new
@@ -224,7 +227,7 @@ class RootWatch:
                 return "folders"
             if await self._mounts_changed():
                 return "mounts"
-            self._look_at(self._listed_instead)
+            self._look_at(_outermost(self._listed_instead))
         current.result()  # raises what ended it
         return "ended"
 
@@ -244,12 +247,12 @@ class RootWatch:
     async def _watch_folders(self, ended: asyncio.Event) -> None:
         root = self.root
         folders = root.folders or {""}
-        self._listed_instead = {folder for folder in folders if not is_text(folder)}
+        base = self._watch_base = watch_path(root.path, self._settings.state_dir, root.id)
+        self._listed_instead = {folder for folder in folders if not _can_watch(base, folder)}
         watchable = _watchable(root.path, folders - self._listed_instead)
         self._watched = watchable
         if not watchable:
             return
-        base = watch_path(root.path, self._settings.state_dir, root.id)
         paths = [base / folder if folder else base for folder in sorted(watchable)]
         async for changes in watchfiles.awatch(
             *paths,
@@ -310,6 +313,17 @@ class RootWatch:
         metrics.EVENTS_COALESCED.labels(root=self.root.id).inc(notifications)
         self.left_to_rescan += notifications
         self._rescan_after_burst(now)
+
+
+def _outermost(folders: set[str]) -> set[str]:
+    """The folders not beneath another of them: a look at a folder lists all beneath it."""
+    return {f for f in folders if not any(str(up) in folders for up in PurePosixPath(f).parents)}
+
+
+def _can_watch(base: Path, folder: str) -> bool:
+    """Whether the OS watch can be placed on ``folder``: named in text, and its path short
+    enough for one system call (``PATH_MAX`` bytes with the final NUL)."""
+    return is_text(folder) and len(os.fsencode(f"{base}/{folder}")) < PATH_MAX
 
 
 def _watchable(root: Path, folders: set[str]) -> dict[str, int]:
