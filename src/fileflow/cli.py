@@ -195,7 +195,7 @@ def roots(
     volume not attached) is unavailable: none of its files is recorded as deleted meanwhile;
     nor are the files under a share mounted inside a root while it is away."""
     from fileflow.ops import accept_roots, describe_roots
-    from fileflow_core.submounts import away_reason
+    from fileflow.show import print_roots
 
     settings = _settings(ctx, roots_arg, backend=backend, data_dir=data_dir)
     if accept:
@@ -206,12 +206,8 @@ def roots(
     report = _run_async(describe_roots(settings))
     if as_json:
         print(orjson.dumps(report).decode())
-    for root in [] if as_json else report:
-        state = "available" if root["available"] else f"UNAVAILABLE: {root['reason']}"
-        print(f"{root['id']}  {root['path']}  {state}")
-        print(f"    recorded: {root['recorded'] or 'not yet'}; now: {root['now'] or '-'}")
-        for point in root["mounts_away"]:
-            print(f"    AWAY: {away_reason(root['id'], point)}")
+    else:
+        print_roots(report)
     if any(not root["available"] or root["mounts_away"] for root in report):
         raise typer.Exit(1)
 

@@ -10,6 +10,16 @@ from rich.table import Table
 from rich.text import Text
 
 from fileflow_core.paths import is_text, path_from_bytes
+from fileflow_core.submounts import away_reason
+
+
+def print_roots(report: list[dict[str, Any]]) -> None:
+    for root in report:
+        state = "available" if root["available"] else f"UNAVAILABLE: {root['reason']}"
+        print(f"{root['id']}  {root['path']}  {state}")
+        print(f"    recorded: {root['recorded'] or 'not yet'}; now: {root['now'] or '-'}")
+        for point in root["mounts_away"]:
+            print(f"    AWAY: {away_reason(root['id'], point)}")
 
 
 def print_status(report: dict[str, Any]) -> None:
