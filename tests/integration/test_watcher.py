@@ -521,3 +521,25 @@ async def test_a_folder_deeper_than_path_max_is_listed_instead_of_watched(
             os.close(deep_fd)
     assert published.ops() == {("upsert", f"{deep}/first.txt"), ("upsert", f"{deep}/later.txt")}
     assert "watch failed" not in caplog.text
+
+
+async def test_a_root_named_in_latin1_is_polled_through_its_alias_too(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A root that must be polled (a network filesystem) and whose path is not UTF-8: the
+    poller walks the alias, and what it finds is published under the root."""
+    root = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"r\xe9seau")))
+    os.mkdir(root)
+    os.mkdir(root / "sub")
+    polled = quick(
+        settings,
+        roots=[RootConfig(id="lib", path=root, force_polling=True)],
+        poll_interval_ms=100,
+    )
+    published = Published(settings.queue_name)
+    async with pipeline.watcher(polled):
+        await published.settle(quiet_s=1.0)
+        _write(os.fsencode(root / "sub" / "polled.txt"), b"found by the poller")
+        events = await published.settle(quiet_s=2.0)
+    assert published.ops() == {("upsert", "sub/polled.txt")}, events
+    assert "watch failed" not in caplog.text
