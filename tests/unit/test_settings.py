@@ -40,6 +40,18 @@ def test_parse_roots_expands_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert root.path == tmp_path / "inbox"
 
 
+def test_state_and_data_folders_expand_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A value no shell expanded (a compose, systemd or .env file) names the home folder."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("FILEFLOW_STATE_DIR", "~/fileflow-state")
+    monkeypatch.setenv("FILEFLOW_DATA_DIR", "~/fileflow-data")
+    settings = load_settings()
+    assert settings.state_dir == tmp_path / "fileflow-state"
+    assert settings.data_dir == tmp_path / "fileflow-data"
+
+
 def test_parse_roots_skips_empty_items() -> None:
     assert parse_roots("") == []
     assert [r.id for r in parse_roots(",a=/x,, ,b=/y,")] == ["a", "b"]

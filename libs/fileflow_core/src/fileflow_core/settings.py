@@ -207,6 +207,13 @@ class Settings(BaseSettings):
         scheme = value.partition("://")[0]
         return check_server_url(value, tuple(table), host_required=scheme not in _HOSTLESS)
 
+    @field_validator("state_dir", "data_dir")
+    @classmethod
+    def _home_expanded(cls, value: Path) -> Path:
+        # As the roots' paths are: a value in a compose, systemd or .env file is not expanded
+        # by a shell, and "~/state" would otherwise be a folder named "~" where it started.
+        return value.expanduser()
+
     @field_validator("roots", mode="before")
     @classmethod
     def _parse_roots(cls, value: Any) -> Any:

@@ -25,7 +25,8 @@ def watch_path(root: Path, state_dir: Path, root_id: str) -> Path:
     text = str(root)
     if is_text(text):
         return root
-    alias = state_dir / ALIASES / root_id
+    # Absolute, as the root's own paths are: the watch reports paths as it was given them.
+    alias = (state_dir.expanduser() / ALIASES / root_id).absolute()
     if not is_text(str(alias)):
         raise OSError(
             f"the root's path {display_path(text)} is not valid UTF-8, which the OS watch "
