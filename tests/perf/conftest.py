@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-PERF_FILES = int(os.environ.get("FILEFLOW_PERF_FILES", "10000"))
+from tests.perf.knobs import KnobError, read_knobs
+
+try:
+    KNOBS = read_knobs()
+except KnobError as exc:
+    # Raised while pytest loads this file: the run stops before any benchmark, with this line.
+    raise pytest.UsageError(str(exc)) from None
+PERF_FILES = KNOBS.files
 
 # The suite's 120 s catches a hung test; a benchmark's length follows its scale knobs and the
 # machine's speed of the day (the peers' comparison alone runs seven imports), so each gets this
 # unless it names its own.
-BENCHMARK_TIMEOUT_S = int(os.environ.get("FILEFLOW_PERF_TIMEOUT_S", "1800"))
+BENCHMARK_TIMEOUT_S = KNOBS.timeout_s
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,7 +10,6 @@ fresh files, a queue and a database of its own, and the ratio is of their median
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import statistics
@@ -24,7 +23,7 @@ import uvloop
 from fileflow_core.settings import SQLITE_FILE_NAME, Settings
 from tests.integration.test_embedded_run import bare_env
 from tests.isolation import own_database, own_queue
-from tests.perf.conftest import PERF_FILES
+from tests.perf.conftest import KNOBS, PERF_FILES
 from tests.perf.figures import report
 from tests.perf.procstats import tree_stats
 from tests.perf.test_bulk_import import drop_files, import_and_measure, write_files
@@ -32,7 +31,7 @@ from tests.perf.test_bulk_import import drop_files, import_and_measure, write_fi
 BIN = Path(sys.executable).parent
 STALL_S = 60.0
 POLL_S = 0.05
-ROUNDS = int(os.environ.get("FILEFLOW_PERF_EMBEDDED_ROUNDS", "5"))
+ROUNDS = KNOBS.embedded_rounds
 
 
 def embedded_env(work: Path) -> dict[str, str]:

@@ -13,10 +13,11 @@ import uvloop
 
 from fileflow_core.beneath import Location
 from ingestor.read import read_and_hash
+from tests.perf.conftest import KNOBS
 from tests.perf.figures import report
 
 FILE_MB = 100
-FILES = int(os.environ.get("FILEFLOW_PERF_LARGE_FILES", "10"))
+FILES = KNOBS.large_files
 
 
 def test_large_file_hashing_vs_hashlib(benchmark: Any, tmp_path: Path) -> None:

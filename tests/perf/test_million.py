@@ -23,13 +23,14 @@ import pytest
 import uvloop
 
 from fileflow_core.settings import Settings
+from tests.perf.conftest import KNOBS
 from tests.perf.figures import report
 from tests.perf.procstats import server_cpu_s
 from tests.perf.test_watcher_scale import first_catch_up, published
 from tests.pipeline import Db
 from tests.services import Service, service, service_env
 
-MILLION_FILES = int(os.environ.get("FILEFLOW_PERF_MILLION_FILES", "1000000"))
+MILLION_FILES = KNOBS.million_files
 FILES_PER_ALBUM = 500
 ALBUMS_PER_ARTIST = 40
 SAMPLE_EVERY_S = 1.0

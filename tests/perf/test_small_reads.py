@@ -5,7 +5,6 @@ against once for the whole batch (``OpenRoots``)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +13,10 @@ from typing import Any
 from fileflow_core.beneath import Location, OpenRoots
 from fileflow_core.roots import identify
 from ingestor.read import FileDigest, read_if_small
+from tests.perf.conftest import KNOBS
 from tests.perf.figures import report
 
-FILES = int(os.environ.get("FILEFLOW_PERF_SMALL_FILES", "5000"))
+FILES = KNOBS.small_files
 FILE_BYTES = 4096
 BATCH = 100  # events a batch message carries at most, as the watcher sends them
 ROUNDS = 5

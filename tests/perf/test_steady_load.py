@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,14 @@ import uvloop
 
 from fileflow_core.settings import Settings
 from tests.integration.test_ingestor_faults import queue_depth
+from tests.perf.conftest import KNOBS
 from tests.perf.figures import latency_summary, report
 from tests.pipeline import Db
 from tests.services import service, service_env
 from tests.support import percentile, wait_until
 
-RATE = int(os.environ.get("FILEFLOW_PERF_RATE", "500"))
-SECONDS = float(os.environ.get("FILEFLOW_PERF_STEADY_S", "60"))
+RATE = KNOBS.rate
+SECONDS = KNOBS.steady_s
 SETTLE_S = 0.3
 TICK_S = 0.02
 FILE_BYTES = 4096

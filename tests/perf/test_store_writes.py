@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,10 +26,11 @@ from fileflow_core.store.migrate import migrate
 from fileflow_core.store.postgres.connection import Database
 from fileflow_core.store.postgres.writes import PostgresWrites
 from tests.isolation import own_database
+from tests.perf.conftest import KNOBS
 from tests.perf.figures import report
 from tests.perf.procstats import server_cpu_s
 
-FILES = int(os.environ.get("FILEFLOW_PERF_STORE_FILES", "20000"))
+FILES = KNOBS.store_files
 BATCH = 100
 CONNECTIONS = 2
 ROUNDS = 2

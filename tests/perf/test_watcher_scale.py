@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,12 @@ import uvloop
 
 from fileflow_core.settings import Settings
 from tests.integration.test_ingestor_faults import queue_depth
+from tests.perf.conftest import KNOBS
 from tests.perf.figures import report
 from tests.services import Service, service, service_env
 from tests.support import wait_until
 
-LIBRARY_FILES = int(os.environ.get("FILEFLOW_PERF_LIBRARY_FILES", "100000"))
+LIBRARY_FILES = KNOBS.library_files
 WATCHING_PAUSE_S = 3.0
 
 
