@@ -52,6 +52,20 @@ def test_state_and_data_folders_expand_home(
     assert settings.data_dir == tmp_path / "fileflow-data"
 
 
+def test_a_config_file_named_and_filled_with_home_paths(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """FILEFLOW_CONFIG=~/fileflow.toml, and roots and folders under ~ in it, as from a
+    systemd unit: the same home folder a shell would have given."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "fileflow.toml").write_text(
+        'state_dir = "~/state"\n[[roots]]\nid = "lib"\npath = "~/library"\n'
+    )
+    settings = load_settings(Path("~/fileflow.toml"))
+    assert settings.state_dir == tmp_path / "state"
+    assert [root.path for root in settings.roots] == [tmp_path / "library"]
+
+
 def test_parse_roots_skips_empty_items() -> None:
     assert parse_roots("") == []
     assert [r.id for r in parse_roots(",a=/x,, ,b=/y,")] == ["a", "b"]

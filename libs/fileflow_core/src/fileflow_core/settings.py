@@ -58,6 +58,12 @@ class RootConfig(BaseModel):
     # read-only roots work without one): an extra guard besides the root's recorded identity.
     marker: str | None = Field(default=None, pattern=r"^[^/\x00]+$")
 
+    @field_validator("path")
+    @classmethod
+    def _home_expanded(cls, value: Path) -> Path:
+        # A root from a config file reads as one from FILEFLOW_ROOTS: "~/inbox" is the home's.
+        return value.expanduser()
+
     @field_validator("marker")
     @classmethod
     def _marker_is_a_name(cls, value: str | None) -> str | None:
@@ -313,6 +319,9 @@ def _check_config_keys(config_file: Path) -> None:
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings (environment, then ``config_file`` if given, then defaults), turning a
     validation error into one line that names the variable."""
+    if config_file is not None:
+        # FILEFLOW_CONFIG from a compose, systemd or .env file is not expanded by a shell.
+        config_file = config_file.expanduser()
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"config file {config_file} does not exist or is not a file")
     misnamed = misnamed_variables(os.environ, Settings.model_fields)
