@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fileflow_core.adapters import sqlite_path
 from fileflow_core.errors import ConfigError
 from fileflow_core.settings import Settings, load_settings, parse_roots, root_id_for
 
@@ -64,6 +65,43 @@ def test_a_config_file_named_and_filled_with_home_paths(
     settings = load_settings(Path("~/fileflow.toml"))
     assert settings.state_dir == tmp_path / "state"
     assert [root.path for root in settings.roots] == [tmp_path / "library"]
+
+
+def test_a_relative_data_folder_is_where_the_command_started(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """FILEFLOW_DATA_DIR=data: the embedded store is ./data/fileflow.sqlite3, never the
+    /data/fileflow.sqlite3 that "sqlite:///data/..." would name."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FILEFLOW_DATA_DIR", "data")
+    monkeypatch.setenv("FILEFLOW_STATE_DIR", "state")
+    settings = load_settings()
+    assert settings.state_dir == tmp_path / "state"
+    database_url = settings.in_one_process().database_url
+    assert sqlite_path(database_url) == tmp_path / "data" / "fileflow.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FILEFLOW_ROOTS", "lib=~nosuchuser/library"),
+        ("FILEFLOW_STATE_DIR", "~nosuchuser/state"),
+        ("FILEFLOW_DATABASE_URL", "sqlite:///~nosuchuser/ff.sqlite3"),
+    ],
+)
+def test_a_home_folder_of_no_user_is_named_in_the_error(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert variable in str(raised.value)
+    assert "~nosuchuser, which names no home folder here" in str(raised.value)
+
+
+def test_a_config_file_under_the_home_of_no_user_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file '~nosuchuser/ff.toml' starts with"):
+        load_settings(Path("~nosuchuser/ff.toml"))
 
 
 def test_parse_roots_skips_empty_items() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fileflow_core import adapters
@@ -79,3 +81,30 @@ def test_the_first_line_names_every_node_without_a_password() -> None:
     assert "RabbitMQ at amqp://u:***@n1:5672/,amqp://u:***@n2:5672/" in line
     assert "queue fileflow.events (quorum)" in line
     assert "one" not in line and "two" not in line and "pw" not in line
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("sqlite://data/ff.sqlite3", "names a host ('data')"),
+        ("sqlite://~/ff.sqlite3", "sqlite:///~/file.sqlite3 for one in the home folder"),
+        ("memory://queue", "write memory://"),
+        ("unix://localhost/run/redis.sock", "write unix:///path/to/redis.sock"),
+    ],
+)
+def test_a_host_in_a_url_of_a_file_or_the_process_is_refused(url: str, says: str) -> None:
+    """Dropped silently, sqlite://data/ff.sqlite3 would be the file /ff.sqlite3."""
+    with pytest.raises(ValueError, match="which a .* URL has none of") as raised:
+        check_server_url(url, ("sqlite", "memory", "unix"), host_required=False)
+    assert says in str(raised.value)
+
+
+def test_a_sqlite_url_names_an_absolute_file_or_one_in_a_home_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert adapters.sqlite_path("sqlite:///srv/ff.sqlite3") == Path("/srv/ff.sqlite3")
+    assert adapters.sqlite_path("sqlite:////srv/ff.sqlite3") == Path("/srv/ff.sqlite3")
+    assert adapters.sqlite_path("sqlite:///~/ff.sqlite3") == tmp_path / "ff.sqlite3"
+    with pytest.raises(ValueError, match="~nosuchuser, which names no home folder"):
+        adapters.sqlite_path("sqlite:///~nosuchuser/ff.sqlite3")

@@ -20,7 +20,7 @@ from fileflow_core.errors import ConfigError
 from fileflow_core.ports import Broker, Cache, DocumentStore
 from fileflow_core.settings import Settings
 from fileflow_core.store.urls import describe as describe_postgres
-from fileflow_core.urls import redact, redact_list
+from fileflow_core.urls import redact, redact_list, sqlite_file
 
 T = TypeVar("T")
 
@@ -48,9 +48,7 @@ def topology_for(settings: Settings) -> Topology:
 
 
 def sqlite_path(url: str) -> Path:
-    """``sqlite:///abs/file.sqlite3`` → the file; a relative ``sqlite:///file`` is relative."""
-    path = urlsplit(url).path
-    return Path(path[1:] if path.startswith("//") else path).expanduser()
+    return sqlite_file(url)
 
 
 # --- brokers -------------------------------------------------------------------------------

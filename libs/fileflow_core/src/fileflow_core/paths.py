@@ -15,6 +15,19 @@ import stat
 from pathlib import Path, PurePosixPath
 
 
+def expand_home(path: Path) -> Path:
+    """``path`` with a leading ``~`` (or ``~user``) made that home folder; ``ValueError`` when
+    there is none to make it (a misspelt user name, or no home for this process)."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        head = str(path).split("/", 1)[0]
+        raise ValueError(
+            f"{str(path)!r} starts with {head}, which names no home folder here: "
+            "check the user name, or write the path out in full"
+        ) from None
+
+
 def path_bytes(path: str) -> bytes:
     """The exact bytes of a path held as ``str``."""
     return path.encode("utf-8", "surrogateescape")

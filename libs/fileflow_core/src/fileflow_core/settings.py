@@ -30,7 +30,8 @@ from pydantic_settings import (
 from fileflow_core.errors import ConfigError
 from fileflow_core.ids import ROOT_ID_PATTERN
 from fileflow_core.setting_names import misnamed_variables, unknown_keys
-from fileflow_core.urls import check_server_url, redact_list, split_url_list
+from fileflow_core.paths import expand_home
+from fileflow_core.urls import check_server_url, redact_list, split_url_list, sqlite_file
 
 _ROOT_ID_RE = re.compile(ROOT_ID_PATTERN)
 # Files an ingestor keeps waiting for their group commit, per slot of FILEFLOW_CONCURRENCY:
@@ -61,8 +62,9 @@ class RootConfig(BaseModel):
     @field_validator("path")
     @classmethod
     def _home_expanded(cls, value: Path) -> Path:
-        # A root from a config file reads as one from FILEFLOW_ROOTS: "~/inbox" is the home's.
-        return value.expanduser()
+        # A value in a compose, systemd or .env file is not expanded by a shell, nor is one in
+        # the config file: "~/inbox" is the home's, as in a shell.
+        return expand_home(value)
 
     @field_validator("marker")
     @classmethod
@@ -110,7 +112,7 @@ def parse_roots(value: str) -> list[RootConfig]:
         root_id, sep, path = item.partition("=")
         if not sep:
             path, root_id = root_id, root_id_for(Path(root_id))
-        roots.append(RootConfig(id=root_id.strip(), path=Path(path.strip()).expanduser()))
+        roots.append(RootConfig(id=root_id.strip(), path=Path(path.strip())))
     ids = [root.id for root in roots]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -211,14 +213,19 @@ class Settings(BaseSettings):
         if info.field_name == "amqp_url":
             return _broker_urls(value, tuple(table))
         scheme = value.partition("://")[0]
-        return check_server_url(value, tuple(table), host_required=scheme not in _HOSTLESS)
+        checked = check_server_url(value, tuple(table), host_required=scheme not in _HOSTLESS)
+        if scheme == "sqlite":
+            sqlite_file(checked)  # a "~user" that names no home folder is said here
+        return checked
 
     @field_validator("state_dir", "data_dir")
     @classmethod
     def _home_expanded(cls, value: Path) -> Path:
         # As the roots' paths are: a value in a compose, systemd or .env file is not expanded
         # by a shell, and "~/state" would otherwise be a folder named "~" where it started.
-        return value.expanduser()
+        # Absolute from the start: the embedded store's URL is built from data_dir, and
+        # "sqlite:///" followed by a relative path reads as one from the filesystem's root.
+        return expand_home(value).absolute()
 
     @field_validator("roots", mode="before")
     @classmethod
@@ -321,7 +328,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     validation error into one line that names the variable."""
     if config_file is not None:
         # FILEFLOW_CONFIG from a compose, systemd or .env file is not expanded by a shell.
-        config_file = config_file.expanduser()
+        try:
+            config_file = expand_home(config_file)
+        except ValueError as exc:
+            raise ConfigError(f"config file {exc}") from None
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"config file {config_file} does not exist or is not a file")
     misnamed = misnamed_variables(os.environ, Settings.model_fields)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from fileflow_core.paths import expand_home
 
 _SCP_LIKE = re.compile(r"^(?P<user>[^@/:]+(?::[^@/]*)?)@(?P<rest>[^/:]+:.*)$")
 
@@ -69,9 +72,32 @@ def check_server_url(value: str, schemes: tuple[str, ...], *, host_required: boo
         raise ValueError(f"{shown} is not a URL starting with {expected}")
     if host_required and not _has_host(parts):
         raise ValueError(f"{shown} names no host")
+    if not host_required and parts.netloc:
+        # Dropped silently, "sqlite://data/ff.sqlite3" would be the file /ff.sqlite3.
+        raise ValueError(
+            f"{shown} names a host ({parts.netloc!r}), which a {parts.scheme}:// URL has none of: "
+            + _HOSTLESS_FORM.get(parts.scheme, f"write {parts.scheme}:///path")
+        )
     if 0 in ports:
         raise ValueError(f"{shown} has port 0")
     return value
+
+
+def sqlite_file(url: str) -> Path:
+    """``sqlite:///abs/file.sqlite3`` (or ``sqlite:////abs/...``) → ``/abs/file.sqlite3``;
+    ``sqlite:///~/file.sqlite3`` → the file in the home folder (``~user`` in that user's)."""
+    path = urlsplit(url).path
+    if path.startswith(("//", "/~")):
+        path = path[1:]
+    return expand_home(Path(path))
+
+
+_HOSTLESS_FORM = {
+    "sqlite": "write sqlite:///path/to/file.sqlite3 (three slashes, then the absolute path; "
+    "sqlite:///~/file.sqlite3 for one in the home folder)",
+    "memory": "write memory://",
+    "unix": "write unix:///path/to/redis.sock",
+}
 
 
 def split_url_list(value: str) -> list[str]:
