@@ -100,7 +100,7 @@ def test_a_home_folder_of_no_user_is_named_in_the_error(
 
 
 def test_a_config_file_under_the_home_of_no_user_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config file '~nosuchuser/ff.toml' starts with"):
+    with pytest.raises(ConfigError, match=r"config file '~nosuchuser/ff\.toml' starts with"):
         load_settings(Path("~nosuchuser/ff.toml"))
 
 

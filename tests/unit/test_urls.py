@@ -94,7 +94,7 @@ def test_the_first_line_names_every_node_without_a_password() -> None:
 )
 def test_a_host_in_a_url_of_a_file_or_the_process_is_refused(url: str, says: str) -> None:
     """Dropped silently, sqlite://data/ff.sqlite3 would be the file /ff.sqlite3."""
-    with pytest.raises(ValueError, match="which a .* URL has none of") as raised:
+    with pytest.raises(ValueError, match=r"which a .* URL has none of") as raised:
         check_server_url(url, ("sqlite", "memory", "unix"), host_required=False)
     assert says in str(raised.value)
 

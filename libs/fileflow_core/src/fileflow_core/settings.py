@@ -29,8 +29,8 @@ from pydantic_settings import (
 
 from fileflow_core.errors import ConfigError
 from fileflow_core.ids import ROOT_ID_PATTERN
-from fileflow_core.setting_names import misnamed_variables, unknown_keys
 from fileflow_core.paths import expand_home
+from fileflow_core.setting_names import misnamed_variables, unknown_keys
 from fileflow_core.urls import check_server_url, redact_list, split_url_list, sqlite_file
 
 _ROOT_ID_RE = re.compile(ROOT_ID_PATTERN)
