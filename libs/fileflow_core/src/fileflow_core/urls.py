@@ -72,11 +72,13 @@ def check_server_url(value: str, schemes: tuple[str, ...], *, host_required: boo
         raise ValueError(f"{shown} is not a URL starting with {expected}")
     if host_required and not _has_host(parts):
         raise ValueError(f"{shown} names no host")
-    if not host_required and parts.netloc:
-        # Dropped silently, "sqlite://data/ff.sqlite3" would be the file /ff.sqlite3.
+    if parts.scheme == "sqlite" and parts.hostname:
+        # Dropped silently, "sqlite://data/ff.sqlite3" would be the file /ff.sqlite3. (Redis
+        # ignores a host in unix:// and takes the path as written, so that one is left be.)
         raise ValueError(
-            f"{shown} names a host ({parts.netloc!r}), which a {parts.scheme}:// URL has none of: "
-            + _HOSTLESS_FORM.get(parts.scheme, f"write {parts.scheme}:///path")
+            f"{shown} names a host ({parts.hostname!r}), which a SQLite URL has none of: write "
+            "sqlite:///path/to/file.sqlite3 (three slashes, then the absolute path; "
+            "sqlite:///~/file.sqlite3 for one in the home folder)"
         )
     if 0 in ports:
         raise ValueError(f"{shown} has port 0")
@@ -90,14 +92,6 @@ def sqlite_file(url: str) -> Path:
     if path.startswith(("//", "/~")):
         path = path[1:]
     return expand_home(Path(path))
-
-
-_HOSTLESS_FORM = {
-    "sqlite": "write sqlite:///path/to/file.sqlite3 (three slashes, then the absolute path; "
-    "sqlite:///~/file.sqlite3 for one in the home folder)",
-    "memory": "write memory://",
-    "unix": "write unix:///path/to/redis.sock",
-}
 
 
 def split_url_list(value: str) -> list[str]:
