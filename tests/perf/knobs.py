@@ -30,6 +30,9 @@ class PerfKnobs(BaseModel):
     library_files: int = Field(100_000, ge=201)
     # Benchmark 10: albums of 500, and a first and a last tenth long enough to be measured.
     million_files: int = Field(1_000_000, ge=10_000)
+    # Benchmark 10's second import: PostgreSQL's buffer cache as operations.md advises for a
+    # library this large ("" for none).
+    million_shared_buffers: str = Field("1GB", pattern=r"^(\d+(kB|MB|GB|TB))?$")
     # Benchmark 12: 100 folders.
     small_files: int = Field(5_000, ge=100)
     # Benchmark 6: files of 100 MB.
