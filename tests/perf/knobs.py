@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from difflib import get_close_matches
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fileflow_core.setting_names import closest_name
 
 PREFIX = "FILEFLOW_PERF_"
 
@@ -74,9 +75,9 @@ def read_knobs(environ: Mapping[str, str] | None = None) -> PerfKnobs:
 
 def _misnamed(name: str) -> str:
     knobs = list(PerfKnobs.model_fields)
-    close = get_close_matches(name, knobs, n=1, cutoff=0.6)
+    close = closest_name(name, knobs)
     meant = (
-        f"did you mean {PREFIX}{close[0].upper()}?"
+        f"did you mean {PREFIX}{close.upper()}?"
         if close
         else "the knobs are " + ", ".join(f"{PREFIX}{knob.upper()}" for knob in knobs) + "."
     )

@@ -16,7 +16,7 @@ OTHER_PREFIXES = ("TEST_", "PERF_", "BASELINE_", "FAULT", "DB_", "CLUSTER_", "HE
 NEAR_MISS = 0.8
 
 
-def _suggestion(name: str, known: Iterable[str]) -> str | None:
+def closest_name(name: str, known: Iterable[str]) -> str | None:
     close = get_close_matches(name, list(known), n=1, cutoff=NEAR_MISS)
     return close[0] if close else None
 
@@ -32,7 +32,7 @@ def misnamed_variables(environ: Mapping[str, str], settings: Iterable[str]) -> l
         name = upper.removeprefix(ENV_PREFIX)
         if name in known or name in OTHER_VARIABLES or name.startswith(OTHER_PREFIXES):
             continue
-        meant = _suggestion(name, known)
+        meant = closest_name(name, known)
         if meant is not None:
             problems.append(
                 f"{variable} is not a setting, so it has no effect: did you mean "
@@ -49,7 +49,7 @@ def unknown_keys(table: Mapping[str, object], settings: Iterable[str]) -> list[s
     for key in table:
         if key in known:
             continue
-        meant = _suggestion(key, known)
+        meant = closest_name(key, known)
         hint = f": did you mean {meant!r}?" if meant else " (settings are named as in the README)"
         problems.append(f"{key!r} is not a setting{hint}")
     return problems
