@@ -53,20 +53,20 @@ async def cannot_restart() -> str | None:
     return None
 
 
-def _restart() -> None:
+def _cluster(action: str, *pg_ctl_options: str) -> None:
     (version,) = os.listdir("/etc/postgresql")
     done = subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action, *pg_ctl_options],
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
-        raise CannotRestart(f"pg_ctlcluster {version} main restart: {done.stderr.strip()}")
+        raise CannotRestart(f"pg_ctlcluster {version} main {action}: {done.stderr.strip()}")
 
 
-async def _connect() -> asyncpg.Connection:
-    deadline = asyncio.get_running_loop().time() + RESTART_WAIT_S
+async def _connect(wait_s: float = RESTART_WAIT_S) -> asyncpg.Connection:
+    deadline = asyncio.get_running_loop().time() + wait_s
     while True:
         try:
             return await asyncpg.connect(PG_ADMIN_URL)
@@ -76,8 +76,8 @@ async def _connect() -> asyncpg.Connection:
             await asyncio.sleep(0.5)
 
 
-async def _set(value: str | None) -> None:
-    """``ALTER SYSTEM`` the setting (``None``: back to the configuration files'), then restart."""
+async def _alter_system(value: str | None) -> None:
+    """``ALTER SYSTEM`` the setting (``None``: back to the configuration files') and restart."""
     conn = await _connect()
     try:
         if value is None:
@@ -86,8 +86,19 @@ async def _set(value: str | None) -> None:
             await conn.execute(f"ALTER SYSTEM SET shared_buffers = {_literal(value)}")
     finally:
         await conn.close()
-    await asyncio.to_thread(_restart)
+    await asyncio.to_thread(_cluster, "restart")
     await (await _connect()).close()
+
+
+async def _put_back(before: str | None, running: str) -> None:
+    """What ``ALTER SYSTEM`` held before, however the change ended. A server that would not
+    start with the new value (more than the machine's memory) is down: it is started with the
+    value it ran with, just long enough to take the old setting back."""
+    try:
+        await (await _connect(wait_s=5.0)).close()
+    except (OSError, asyncpg.PostgresError):
+        await asyncio.to_thread(_cluster, "start", "-o", f"-c shared_buffers={running}")
+    await _alter_system(before)
 
 
 @contextlib.asynccontextmanager
@@ -97,6 +108,7 @@ async def shared_buffers(value: str) -> AsyncIterator[str]:
     server reports."""
     conn = await _connect()
     try:
+        running = str(await conn.fetchval("SHOW shared_buffers"))
         before = await conn.fetchval(
             "SELECT setting FROM pg_file_settings"
             " WHERE name = 'shared_buffers' AND sourcefile LIKE '%' || $1"
@@ -105,12 +117,12 @@ async def shared_buffers(value: str) -> AsyncIterator[str]:
         )
     finally:
         await conn.close()
-    await _set(value)
     try:
+        await _alter_system(value)
         conn = await _connect()
         try:
             yield str(await conn.fetchval("SHOW shared_buffers"))
         finally:
             await conn.close()
     finally:
-        await _set(before)
+        await _put_back(before, running)
