@@ -69,7 +69,7 @@ def read_knobs(environ: Mapping[str, str] | None = None) -> PerfKnobs:
                 f"{PREFIX}{str(error['loc'][0]).upper()}={error['input']!r}: {error['msg']}"
                 for error in exc.errors()
             )
-            + "; give a number within that limit, or unset it for the default"
+            + "; correct the value, or unset it for the default"
         ) from None
 
 
