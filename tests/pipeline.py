@@ -19,11 +19,12 @@ import orjson
 from file_watcher.main import serve_with
 from file_watcher.publish import PublisherFactory
 from file_watcher.service import Watcher, run_watcher
-from fileflow_core.adapters import open_broker, scheme_of, sqlite_path
+from fileflow_core.adapters import open_broker, scheme_of
 from fileflow_core.backends import Backends, open_backends
 from fileflow_core.broker.memory import MemoryBroker, Message
 from fileflow_core.broker.topology import ERROR_HEADER
 from fileflow_core.settings import Settings
+from fileflow_core.urls import sqlite_file
 from ingestor.consume import DeliveryProcessor
 from ingestor.service import run_ingestor
 from tests.support import AMQP_URL, CONNECT_TIMEOUT_S
@@ -173,7 +174,7 @@ class Flow:
     @property
     def db(self) -> Db:
         if scheme_of(self.settings.database_url) == "sqlite":
-            return SqliteDb(sqlite_path(self.settings.database_url))
+            return SqliteDb(sqlite_file(self.settings.database_url))
         return Db(self.settings.database_url)
 
     @contextlib.asynccontextmanager

@@ -16,13 +16,14 @@ from file_watcher.filters import PathFilter
 from file_watcher.scan import scan_tree
 from file_watcher.state import read_identity, read_mounts, write_identity
 from fileflow_core import submounts
-from fileflow_core.adapters import describe, open_broker, open_store, scheme_of, sqlite_path
+from fileflow_core.adapters import describe, open_broker, open_store, scheme_of
 from fileflow_core.errors import ConfigError, MessageDecodeError, TransientError
 from fileflow_core.messages import FileEvent, Operation, decode_event
 from fileflow_core.paths import display_path, locate_in_roots
 from fileflow_core.ports import Broker, DocumentStore
 from fileflow_core.roots import RootIdentity, identify, unavailable_reason
 from fileflow_core.settings import Settings
+from fileflow_core.urls import sqlite_file
 
 DONE_STATUSES = ("completed", "failed", "deleted")
 
@@ -322,10 +323,10 @@ async def migrate_store(settings: Settings, compact: bool) -> list[str]:
             "--compact rebuilds the embedded store's SQLite file; FILEFLOW_DATABASE_URL names "
             "another store (on PostgreSQL, VACUUM FULL or pg_repack do this)"
         )
-    if compact and not sqlite_path(settings.database_url).is_file():
+    if compact and not sqlite_file(settings.database_url).is_file():
         # Before migrating, which would create it: a mistyped folder must not get a new store.
         raise CompactError(
-            f"no SQLite database at {sqlite_path(settings.database_url)} to compact (a typo in "
+            f"no SQLite database at {sqlite_file(settings.database_url)} to compact (a typo in "
             "FILEFLOW_DATA_DIR or --data-dir?); nothing was created"
         )
     store = await open_store(settings)
@@ -333,7 +334,7 @@ async def migrate_store(settings: Settings, compact: bool) -> list[str]:
     applied = store.applied
     lines = [f"applied: {', '.join(applied)}" if applied else "database schema is up to date"]
     if compact:
-        done = await asyncio.to_thread(compact_file, sqlite_path(settings.database_url))
+        done = await asyncio.to_thread(compact_file, sqlite_file(settings.database_url))
         lines.append(
             f"compacted {done.path}: {done.bytes_before / 1e6:,.1f} MB -> "
             f"{done.bytes_after / 1e6:,.1f} MB, pages of {done.page_bytes_after // 1024} KB "

@@ -17,18 +17,21 @@ def test_a_knob_given_sets_its_scale() -> None:
     assert (knobs.files, knobs.steady_s) == (2000, 2.5)
 
 
-def test_a_value_that_is_not_a_number_names_the_knob_and_the_value() -> None:
+@pytest.mark.parametrize(
+    ("knob", "value", "says"),
+    [
+        ("FILES", "10k", "valid integer"),
+        ("MILLION_FILES", "100", "greater than or equal to 10000"),
+        ("MILLION_SHARED_BUFFERS", "1G", "should match pattern"),
+    ],
+)
+def test_a_value_it_cannot_take_names_the_knob_the_value_and_the_rule(
+    knob: str, value: str, says: str
+) -> None:
     with pytest.raises(KnobError) as raised:
-        read_knobs({"FILEFLOW_PERF_FILES": "10k"})
-    assert "FILEFLOW_PERF_FILES='10k'" in str(raised.value)
-    assert "valid integer" in str(raised.value)
-
-
-def test_a_scale_too_small_for_its_benchmark_gives_the_floor() -> None:
-    with pytest.raises(KnobError) as raised:
-        read_knobs({"FILEFLOW_PERF_MILLION_FILES": "100"})
-    assert "FILEFLOW_PERF_MILLION_FILES='100'" in str(raised.value)
-    assert "greater than or equal to 10000" in str(raised.value)
+        read_knobs({f"FILEFLOW_PERF_{knob}": value})
+    assert f"FILEFLOW_PERF_{knob}={value!r}" in str(raised.value)
+    assert says in str(raised.value)
 
 
 def test_a_misspelt_knob_is_refused_with_the_name_meant() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fileflow_core.adapters import sqlite_path
 from fileflow_core.errors import ConfigError
 from fileflow_core.settings import Settings, load_settings, parse_roots, root_id_for
+from fileflow_core.urls import sqlite_file
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +78,7 @@ def test_a_relative_data_folder_is_where_the_command_started(
     settings = load_settings()
     assert settings.state_dir == tmp_path / "state"
     database_url = settings.in_one_process().database_url
-    assert sqlite_path(database_url) == tmp_path / "data" / "fileflow.sqlite3"
+    assert sqlite_file(database_url) == tmp_path / "data" / "fileflow.sqlite3"
 
 
 @pytest.mark.parametrize(

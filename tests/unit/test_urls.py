@@ -9,7 +9,7 @@ import pytest
 from fileflow_core import adapters
 from fileflow_core.settings import Settings
 from fileflow_core.store.urls import database_name, describe, with_database
-from fileflow_core.urls import check_server_url, hosts, redact_list, split_url_list
+from fileflow_core.urls import check_server_url, hosts, redact_list, split_url_list, sqlite_file
 
 PG = ("postgresql", "postgres")
 
@@ -106,8 +106,8 @@ def test_a_sqlite_url_names_an_absolute_file_or_one_in_a_home_folder(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert adapters.sqlite_path("sqlite:///srv/ff.sqlite3") == Path("/srv/ff.sqlite3")
-    assert adapters.sqlite_path("sqlite:////srv/ff.sqlite3") == Path("/srv/ff.sqlite3")
-    assert adapters.sqlite_path("sqlite:///~/ff.sqlite3") == tmp_path / "ff.sqlite3"
+    assert sqlite_file("sqlite:///srv/ff.sqlite3") == Path("/srv/ff.sqlite3")
+    assert sqlite_file("sqlite:////srv/ff.sqlite3") == Path("/srv/ff.sqlite3")
+    assert sqlite_file("sqlite:///~/ff.sqlite3") == tmp_path / "ff.sqlite3"
     with pytest.raises(ValueError, match="~nosuchuser, which names no home folder"):
-        adapters.sqlite_path("sqlite:///~nosuchuser/ff.sqlite3")
+        sqlite_file("sqlite:///~nosuchuser/ff.sqlite3")

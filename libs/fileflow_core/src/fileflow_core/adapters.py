@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -45,10 +44,6 @@ def topology_for(settings: Settings) -> Topology:
         settings.hold_delay_s,
         queue_type=settings.queue_type,
     )
-
-
-def sqlite_path(url: str) -> Path:
-    return sqlite_file(url)
 
 
 # --- brokers -------------------------------------------------------------------------------
@@ -124,14 +119,14 @@ async def _postgres(url: str, settings: Settings, name: str) -> DocumentStore:
 async def _sqlite(url: str, settings: Settings, name: str) -> DocumentStore:
     from fileflow_core.store.sqlite import SqliteDocumentStore
 
-    return await SqliteDocumentStore.open(sqlite_path(url))
+    return await SqliteDocumentStore.open(sqlite_file(url))
 
 
 _POSTGRES = Adapter(_postgres, lambda url, s: f"PostgreSQL at {describe_postgres(url)}")
 STORES: dict[str, Adapter[DocumentStore]] = {
     "postgresql": _POSTGRES,
     "postgres": _POSTGRES,
-    "sqlite": Adapter(_sqlite, lambda url, s: f"SQLite at {sqlite_path(url)}"),
+    "sqlite": Adapter(_sqlite, lambda url, s: f"SQLite at {sqlite_file(url)}"),
 }
 
 
